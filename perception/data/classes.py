@@ -1,0 +1,28 @@
+"""The nuScenes detection classes and attributes, in the devkit's order."""
+from __future__ import annotations
+
+from nuscenes.eval.detection.constants import ATTRIBUTE_NAMES, DETECTION_NAMES
+from nuscenes.eval.detection.utils import category_to_detection_name
+
+DETECTION_CLASSES: tuple[str, ...] = tuple(DETECTION_NAMES)
+CLASS_INDEX = {name: i for i, name in enumerate(DETECTION_CLASSES)}
+ATTRIBUTES: tuple[str, ...] = tuple(ATTRIBUTE_NAMES)
+
+# The nuScenes category each detection class is written as when we create data (its most common category).
+CLASS_CATEGORY = {
+    "car": "vehicle.car",
+    "truck": "vehicle.truck",
+    "bus": "vehicle.bus.rigid",
+    "trailer": "vehicle.trailer",
+    "construction_vehicle": "vehicle.construction",
+    "pedestrian": "human.pedestrian.adult",
+    "motorcycle": "vehicle.motorcycle",
+    "bicycle": "vehicle.bicycle",
+    "traffic_cone": "movable_object.trafficcone",
+    "barrier": "movable_object.barrier",
+}
+
+
+def detection_class_of(category: str) -> str | None:
+    """The detection class of a nuScenes category name, or None for categories outside the 10 classes."""
+    return category_to_detection_name(category)

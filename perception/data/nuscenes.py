@@ -1,0 +1,171 @@
+"""nuScenes (and nuScenes-format) datasets as ``Frame``s, read through nuscenes-devkit.
+
+Works with any version folder (``v1.0-mini``, ``v1.0-trainval``, or a custom one such as our synthetic sets) and
+with official or custom splits (``<dataroot>/<version>/splits.json``).
+"""
+from __future__ import annotations
+
+import contextlib
+import difflib
+import io
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+from nuscenes.nuscenes import NuScenes
+from nuscenes.utils.splits import create_splits_scenes, get_scenes_of_custom_split
+
+from calib import Rig
+from calib.nuscenes import camera_from_nuscenes, lidar_from_nuscenes, pose_from_record
+from calib.se3 import invert, transform_points, yaw_of
+from perception.boxes import Boxes3D
+from perception.data.classes import CLASS_INDEX, detection_class_of
+from perception.data.frame import Frame
+from perception.data.sensor_files import read_image, read_lidar_bin
+from perception.errors import DataError
+
+TABLES = ("attribute", "calibrated_sensor", "category", "ego_pose", "instance", "log", "map", "sample",
+          "sample_annotation", "sample_data", "scene", "sensor", "visibility")
+LIDAR_CHANNEL = "LIDAR_TOP"
+NUSCENES_POINT_FIELDS = 5  # x, y, z, intensity, ring index
+US = 1e-6
+
+
+class NuScenesDataset:
+    """A nuScenes-format dataset: scenes, keyframes and ``Frame``s with up to ``num_sweeps`` past lidar sweeps."""
+
+    def __init__(self, dataroot: str | Path, version: str = "v1.0-mini", num_sweeps: int = 0):
+        self.dataroot = Path(dataroot)
+        self.version = version
+        self.num_sweeps = int(num_sweeps)
+        table_dir = self.dataroot / version
+        if not table_dir.is_dir():
+            found = sorted(p.name for p in self.dataroot.glob("*/") if (p / "sample.json").exists()) \
+                if self.dataroot.is_dir() else []
+            raise DataError(f"no nuScenes version folder '{version}' here"
+                            + (f"; versions found: {', '.join(found)}" if found else ""), self.dataroot)
+        missing = [t for t in TABLES if not (table_dir / f"{t}.json").is_file()]
+        if missing:
+            raise DataError(f"missing nuScenes tables: {', '.join(missing)}", table_dir)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                self.nusc = NuScenes(version=version, dataroot=str(self.dataroot), verbose=False)
+        except (ValueError, KeyError, AssertionError) as error:
+            raise DataError(f"nuscenes-devkit cannot read this database: {error!r}", table_dir) from None
+        self._scene_by_name = {scene["name"]: scene for scene in self.nusc.scene}
+
+    # --- scenes and samples ---------------------------------------------------------------------------------------
+    def scene_names(self, split: str | None = None) -> list[str]:
+        """All scene names, or those of an official split or of a custom split in ``splits.json``."""
+        if split is None:
+            return list(self._scene_by_name)
+        official = create_splits_scenes()
+        if split in official:
+            names = official[split]
+        else:
+            try:
+                names = get_scenes_of_custom_split(split, self.nusc)
+            except ValueError as error:
+                raise DataError(str(error), self.dataroot / self.version / "splits.json") from None
+        return [n for n in names if n in self._scene_by_name]
+
+    def scene(self, name: str) -> dict:
+        if name not in self._scene_by_name:
+            close = difflib.get_close_matches(name, self._scene_by_name, n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else \
+                f"; it has {len(self._scene_by_name)} scenes, e.g. {', '.join(list(self._scene_by_name)[:3])}"
+            raise DataError(f"no scene named '{name}'{hint}", self.dataroot / self.version / "scene.json")
+        return self._scene_by_name[name]
+
+    def sample_tokens(self, scene_name: str) -> list[str]:
+        """Keyframe (sample) tokens of a scene in time order."""
+        tokens, token = [], self.scene(scene_name)["first_sample_token"]
+        while token:
+            tokens.append(token)
+            token = self.nusc.get("sample", token)["next"]
+        return tokens
+
+    def frames(self, scene_names: list[str] | None = None, load_images: bool = True) -> Iterator[Frame]:
+        for name in scene_names or self.scene_names():
+            for token in self.sample_tokens(name):
+                yield self.frame(token, load_images=load_images)
+
+    # --- one frame --------------------------------------------------------------------------------------------------
+    def frame(self, sample_token: str, load_images: bool = True) -> Frame:
+        """The ``Frame`` of a keyframe: lidar sweeps, cameras, rig with ego-motion-compensated cameras, GT boxes."""
+        try:
+            sample = self.nusc.get("sample", sample_token)
+        except KeyError:
+            raise DataError(f"no sample with token '{sample_token}'", self.dataroot / self.version / "sample.json") \
+                from None
+        lidar_sd = self.nusc.get("sample_data", sample["data"][LIDAR_CHANNEL])
+        global_from_ego = self.global_from_ego(lidar_sd)
+        timestamp = lidar_sd["timestamp"] * US
+        lidar = lidar_from_nuscenes(LIDAR_CHANNEL, self.nusc.get("calibrated_sensor", lidar_sd["calibrated_sensor_token"]))
+
+        cameras, images, camera_times = {}, {}, {}
+        for channel, sd_token in sample["data"].items():
+            sd = self.nusc.get("sample_data", sd_token)
+            if sd["sensor_modality"] != "camera":
+                continue
+            camera = camera_from_nuscenes(channel, self.nusc.get("calibrated_sensor", sd["calibrated_sensor_token"]),
+                                          sd["width"], sd["height"])
+            ego_from_ego_at_camera = invert(global_from_ego) @ self.global_from_ego(sd)
+            cameras[channel] = camera.with_pose(ego_from_ego_at_camera @ camera.ego_from_camera)
+            camera_times[channel] = sd["timestamp"] * US
+            if load_images:
+                images[channel] = read_image(self.dataroot / sd["filename"])
+        scene = self.nusc.get("scene", sample["scene_token"])
+        return Frame(token=sample_token, timestamp=timestamp, points=self.accumulate_sweeps(lidar_sd, global_from_ego),
+                     images=images, rig=Rig(cameras=cameras, lidar=lidar), global_from_ego=global_from_ego,
+                     boxes=self.ground_truth(sample, global_from_ego), scene_name=scene["name"],
+                     camera_timestamps=camera_times)
+
+    def global_from_ego(self, sample_data: dict) -> np.ndarray:
+        return pose_from_record(self.nusc.get("ego_pose", sample_data["ego_pose_token"]), "ego_pose")
+
+    def accumulate_sweeps(self, keyframe_sd: dict, global_from_ego: np.ndarray) -> np.ndarray:
+        """Points (N, 5) of the keyframe and up to ``num_sweeps`` earlier sweeps in the keyframe's ego frame.
+
+        Each sweep is moved by the ego motion between its time and the keyframe's, so static structure lines up.
+        """
+        ego_from_global = invert(global_from_ego)
+        clouds, sd = [], keyframe_sd
+        for _ in range(self.num_sweeps + 1):
+            raw = read_lidar_bin(self.dataroot / sd["filename"], NUSCENES_POINT_FIELDS)
+            ego_from_lidar = pose_from_record(self.nusc.get("calibrated_sensor", sd["calibrated_sensor_token"]),
+                                              "calibrated_sensor")
+            key_from_lidar = ego_from_global @ self.global_from_ego(sd) @ ego_from_lidar
+            points = np.empty((len(raw), 5), dtype=np.float32)
+            points[:, :3] = transform_points(key_from_lidar, raw[:, :3].astype(np.float64))
+            points[:, 3] = raw[:, 3]
+            points[:, 4] = (keyframe_sd["timestamp"] - sd["timestamp"]) * US
+            clouds.append(points)
+            if not sd["prev"]:
+                break
+            sd = self.nusc.get("sample_data", sd["prev"])
+        return np.concatenate(clouds)
+
+    def ground_truth(self, sample: dict, global_from_ego: np.ndarray) -> Boxes3D:
+        """GT boxes of the 10 detection classes in the ego frame (other categories are left out)."""
+        ego_from_global = invert(global_from_ego)
+        rows, labels, attributes, num_points, tokens = [], [], [], [], []
+        for token in sample["anns"]:
+            ann = self.nusc.get("sample_annotation", token)
+            name = detection_class_of(ann["category_name"])
+            if name is None:
+                continue
+            global_from_box = pose_from_record(ann, "sample_annotation")
+            ego_from_box = ego_from_global @ global_from_box
+            width, length, height = ann["size"]
+            velocity = ego_from_global[:3, :3] @ self.nusc.box_velocity(token)
+            rows.append([*ego_from_box[:3, 3], length, width, height, yaw_of(ego_from_box[:3, :3]), *velocity[:2]])
+            labels.append(CLASS_INDEX[name])
+            attributes.append(self.nusc.get("attribute", ann["attribute_tokens"][0])["name"]
+                              if ann["attribute_tokens"] else "")
+            num_points.append(ann["num_lidar_pts"])
+            tokens.append(token)
+        if not rows:
+            return Boxes3D.empty()
+        return Boxes3D(np.asarray(rows), np.asarray(labels), attributes=attributes,
+                       num_lidar_pts=np.asarray(num_points), tokens=tokens)

@@ -1,0 +1,68 @@
+"""Writing nuScenes-format databases: the 13 JSON tables, tokens and record helpers.
+
+Used by the synthetic drive generator; every table is written atomically so an interrupted run never leaves a
+half-written database that the devkit would misread.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from calib.se3 import rotation_to_quaternion
+
+VISIBILITY_LEVELS = [("1", "v0-40", "visibility of whole object is between 0 and 40%"),
+                     ("2", "v40-60", "visibility of whole object is between 40 and 60%"),
+                     ("3", "v60-80", "visibility of whole object is between 60 and 80%"),
+                     ("4", "v80-100", "visibility of whole object is between 80 and 100%")]
+
+
+def make_token(*parts) -> str:
+    """A deterministic 32-hex-digit token from any parts (same parts, same token)."""
+    return hashlib.md5("/".join(map(str, parts)).encode()).hexdigest()
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file and rename: readers see the old file or the new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_tables(table_dir: str | Path, tables: dict[str, list[dict]]) -> None:
+    """Write each table as ``<table_dir>/<name>.json``."""
+    for name, records in tables.items():
+        atomic_write_bytes(Path(table_dir) / f"{name}.json", json.dumps(records, indent=0).encode())
+
+
+def pose_record(parent_from_child: np.ndarray) -> dict:
+    """``translation`` and wxyz ``rotation`` of a 4×4 pose, as nuScenes stores them."""
+    return {"translation": [float(v) for v in parent_from_child[:3, 3]],
+            "rotation": [float(v) for v in rotation_to_quaternion(parent_from_child[:3, :3])]}
+
+
+def visibility_table() -> list[dict]:
+    return [{"token": token, "level": level, "description": text} for token, level, text in VISIBILITY_LEVELS]
+
+
+def visibility_token(fraction_visible: float) -> str:
+    """nuScenes visibility bin of the visible fraction of an object."""
+    return str(1 + int(np.searchsorted([0.4, 0.6, 0.8], fraction_visible, side="right")))
+
+
+def link_chain(records: list[dict]) -> None:
+    """Fill ``prev``/``next`` of records that are consecutive in time."""
+    for i, record in enumerate(records):
+        record["prev"] = records[i - 1]["token"] if i > 0 else ""
+        record["next"] = records[i + 1]["token"] if i + 1 < len(records) else ""
