@@ -1,0 +1,116 @@
+"""The detector's typed configuration: one YAML file per model, every value visible in it."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from perception.ops.grid import BEVGrid
+from perception.typed_config import load_yaml_config
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    """Camera branch: ResNet + FPN at stride 8, depth distribution × context, lifted and pooled to BEV."""
+
+    enabled: bool
+    backbone: Literal["resnet18", "resnet34", "resnet50"]
+    backbone_stages: int            # ResNet stages feeding the FPN: 2 (C3 only) .. 4 (C3-C5)
+    image_size: tuple[int, int]     # network input (height, width) after resize and crop
+    fpn_channels: int
+    depth_bins: tuple[float, float, float]  # start, stop (exclusive), step in metres
+    context_channels: int
+    grid: BEVGrid                # the camera BEV grid
+    bev_channels: int               # channels after the camera BEV downsampling block
+
+
+@dataclass(frozen=True)
+class LidarConfig:
+    """Lidar branch: dynamic voxelization, pillar (or sparse voxel) encoder, scatter to BEV."""
+
+    enabled: bool
+    num_sweeps: int                 # past sweeps accumulated with the keyframe
+    encoder: Literal["pillars", "spconv"]
+    grid: BEVGrid                # the pillar grid
+    voxel_z: float                  # voxel height for the sparse encoder (pillars span the z range)
+    pillar_channels: tuple[int, ...]
+    bev_channels: int
+
+
+@dataclass(frozen=True)
+class DecoderConfig:
+    """SECOND-style BEV backbone (blocks at increasing strides) and FPN back to stride 1 of the fused grid."""
+
+    fuser_channels: int
+    block_layers: tuple[int, ...]
+    block_channels: tuple[int, ...]
+    block_strides: tuple[int, ...]
+    upsample_channels: int
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    """CenterPoint head: class heatmaps and box regression at every cell of the decoder output."""
+
+    channels: int
+    gaussian_overlap: float
+    min_radius: int
+    heatmap_weight: float
+    regression_weight: float
+    regression_code_weights: tuple[float, ...]  # offset x2, z, log size x3, sin, cos, velocity x2
+    score_threshold: float
+    max_detections: int
+    pre_nms_top_k: int
+    nms_radius: tuple[float, ...]   # circle-NMS radius per class in metres (0 disables)
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    rotation: tuple[float, float]   # global yaw range, radians
+    scale: tuple[float, float]
+    flip_x: bool
+    flip_y: bool
+    image_resize: tuple[float, float]  # image scale jitter around the fit-to-input scale
+    image_crop_jitter: float        # fraction of the free margin used for random crop offsets
+    modality_dropout: float         # probability of dropping all cameras, and separately all points
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    dataroot: str
+    version: str
+    train_split: str
+    val_split: str
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    schedule: Literal["one_cycle", "cosine"]
+    grad_clip: float
+    amp: bool
+    num_workers: int
+    seed: int
+    log_every: int
+    checkpoint_every: int           # steps between checkpoints (and at every epoch end)
+    augment: AugmentConfig
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    classes: tuple[str, ...]
+    bev: BEVGrid                 # the fused grid the decoder and head work on
+    camera: CameraConfig
+    lidar: LidarConfig
+    decoder: DecoderConfig
+    head: HeadConfig
+    train: TrainConfig
+
+    def __post_init__(self):
+        if len(self.head.nms_radius) != len(self.classes):
+            raise ValueError(f"head.nms_radius needs one value per class ({len(self.classes)})")
+        if not (self.camera.enabled or self.lidar.enabled):
+            raise ValueError("enable at least one of camera and lidar")
+
+
+def load_config(path: str | Path) -> DetectorConfig:
+    return load_yaml_config(DetectorConfig, path)

@@ -1,0 +1,75 @@
+"""The fusion detector: encoders → fuser → decoder → head. Composition only; each part lives in its module."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from perception.models.camera.encoder import CameraBEVEncoder
+from perception.models.config import DetectorConfig
+from perception.models.decoder import SECONDDecoder
+from perception.models.fuser import ConvFuser
+from perception.models.heads.centerpoint import CenterPointHead, HeadOutput
+from perception.models.heads.decode import Detections, decode
+from perception.models.heads.losses import detection_loss
+from perception.models.heads.targets import build_targets
+from perception.models.inputs import DetectorInput
+from perception.models.lidar.encoder import LidarBEVEncoder
+from perception.ops.grid import BEVGrid
+
+
+def to_fused_grid(in_channels: int, out_channels: int, branch: BEVGrid, fused: BEVGrid) -> nn.Sequential:
+    """Conv block taking a branch's BEV map onto the fused grid (same extent, cell an integer multiple)."""
+    stride = round(fused.cell / branch.cell)
+    if abs(stride * branch.cell - fused.cell) > 1e-6 or branch.shape != (fused.ny * stride, fused.nx * stride):
+        raise ValueError(f"branch grid {branch} must cover the fused grid {fused} with an integer cell ratio")
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False),
+                         nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
+
+
+class FusionDetector(nn.Module):
+    """Camera + lidar BEV fusion with a CenterPoint head. Either branch may be disabled or absent at inference."""
+
+    def __init__(self, config: DetectorConfig):
+        super().__init__()
+        self.config = config
+        branches = {}
+        if config.camera.enabled:
+            self.camera = CameraBEVEncoder(config.camera)
+            self.camera_to_bev = to_fused_grid(config.camera.context_channels, config.camera.bev_channels,
+                                               config.camera.grid, config.bev)
+            branches["camera"] = config.camera.bev_channels
+        if config.lidar.enabled:
+            self.lidar = LidarBEVEncoder(config.lidar)
+            self.lidar_to_bev = to_fused_grid(self.lidar.out_channels, config.lidar.bev_channels,
+                                              config.lidar.grid, config.bev)
+            branches["lidar"] = config.lidar.bev_channels
+        self.fuser = ConvFuser(branches, config.decoder.fuser_channels)
+        self.decoder = SECONDDecoder(config.decoder)
+        self.head = CenterPointHead(self.decoder.out_channels, config.head.channels, len(config.classes))
+        self.register_buffer("code_weights", torch.tensor(config.head.regression_code_weights), persistent=False)
+        self.register_buffer("nms_radius", torch.tensor(config.head.nms_radius), persistent=False)
+
+    def branch_features(self, batch: DetectorInput) -> dict[str, torch.Tensor | None]:
+        """BEV maps on the fused grid of the branches that have input (None for an absent sensor)."""
+        features = {}
+        if self.config.camera.enabled:
+            features["camera"] = self.camera_to_bev(self.camera(batch)) if batch.has_cameras else None
+        if self.config.lidar.enabled:
+            features["lidar"] = self.lidar_to_bev(self.lidar(batch)) if len(batch.points) else None
+        return features
+
+    def forward(self, batch: DetectorInput) -> HeadOutput:
+        fused = self.fuser(self.branch_features(batch), batch.batch_size, self.config.bev.shape)
+        return self.head(self.decoder(fused))
+
+    def loss(self, output: HeadOutput, boxes: list[torch.Tensor], labels: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        targets = build_targets(boxes, labels, self.config.bev, len(self.config.classes),
+                                self.config.head.gaussian_overlap, self.config.head.min_radius)
+        return detection_loss(output, targets, self.code_weights, self.config.head.heatmap_weight,
+                              self.config.head.regression_weight)
+
+    @torch.no_grad()
+    def predict(self, batch: DetectorInput) -> list[Detections]:
+        head = self.config.head
+        return decode(self(batch), self.config.bev, head.score_threshold, head.pre_nms_top_k, head.max_detections,
+                      self.nms_radius)

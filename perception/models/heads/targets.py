@@ -1,0 +1,76 @@
+"""Training targets for the CenterPoint head: gaussian centre heatmaps and regression at centre cells."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from perception.ops.grid import BEVGrid
+from perception.models.heads.centerpoint import REGRESSION_CHANNELS
+
+
+@dataclass
+class HeadTargets:
+    heatmap: torch.Tensor     # (B, K, ny, nx) in [0, 1], exactly 1 at object centres
+    cell: torch.Tensor        # (B, M) flat index y * nx + x of each object's centre cell
+    regression: torch.Tensor  # (B, M, 10) encoded as the head predicts it
+    weight: torch.Tensor      # (B, M, 10) 0 for padding and for unknown (NaN) velocities
+
+
+def gaussian_radius(length_cells: float, width_cells: float, min_overlap: float) -> float:
+    """CenterNet's radius: the largest centre shift keeping IoU ≥ ``min_overlap`` with the true box."""
+    h, w = length_cells, width_cells
+    b1, c1 = h + w, w * h * (1 - min_overlap) / (1 + min_overlap)
+    r1 = (b1 + math.sqrt(b1 ** 2 - 4 * c1)) / 2
+    b2, c2 = 2 * (h + w), (1 - min_overlap) * w * h
+    r2 = (b2 + math.sqrt(b2 ** 2 - 16 * c2)) / 2
+    a3, b3, c3 = 4 * min_overlap, -2 * min_overlap * (h + w), (min_overlap - 1) * w * h
+    r3 = (b3 + math.sqrt(b3 ** 2 - 4 * a3 * c3)) / 2
+    return min(r1, r2, r3)
+
+
+def draw_gaussian(heatmap: torch.Tensor, cx: int, cy: int, radius: int) -> None:
+    """Max-blend a gaussian of ``radius`` cells centred at (cx, cy) into heatmap (ny, nx)."""
+    sigma = (2 * radius + 1) / 6
+    ys = torch.arange(-radius, radius + 1, dtype=heatmap.dtype, device=heatmap.device)
+    kernel = torch.exp(-(ys[:, None] ** 2 + ys[None, :] ** 2) / (2 * sigma ** 2))
+    ny, nx = heatmap.shape
+    x0, x1, y0, y1 = max(cx - radius, 0), min(cx + radius + 1, nx), max(cy - radius, 0), min(cy + radius + 1, ny)
+    patch = kernel[y0 - cy + radius:y1 - cy + radius, x0 - cx + radius:x1 - cx + radius]
+    torch.maximum(heatmap[y0:y1, x0:x1], patch, out=heatmap[y0:y1, x0:x1])
+
+
+def encode_boxes(boxes: torch.Tensor, grid: BEVGrid) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Cell (ix, iy) (M, 2) long, inside (M,) bool and regression (M, 10) of boxes (M, 9) on ``grid``."""
+    fx = (boxes[:, 0] - grid.x_range[0]) / grid.cell
+    fy = (boxes[:, 1] - grid.y_range[0]) / grid.cell
+    ix, iy = fx.floor(), fy.floor()
+    inside = (ix >= 0) & (ix < grid.nx) & (iy >= 0) & (iy < grid.ny)
+    regression = torch.stack([fx - ix, fy - iy, boxes[:, 2], *boxes[:, 3:6].clamp_min(1e-3).log().unbind(1),
+                              boxes[:, 6].sin(), boxes[:, 6].cos(), boxes[:, 7], boxes[:, 8]], dim=1)
+    return torch.stack([ix, iy], dim=1).long(), inside, regression
+
+
+def build_targets(boxes: list[torch.Tensor], labels: list[torch.Tensor], grid: BEVGrid, num_classes: int,
+                  min_overlap: float, min_radius: int) -> HeadTargets:
+    """Targets for a batch: boxes[b] (M_b, 9) in the (augmented) ego frame, labels[b] (M_b,) class indices."""
+    ny, nx = grid.shape
+    device = boxes[0].device if boxes else torch.device("cpu")
+    batch, most = len(boxes), max([1, *(len(b) for b in boxes)])
+    heatmap = torch.zeros(batch, num_classes, ny, nx, device=device)
+    cell = torch.zeros(batch, most, dtype=torch.long, device=device)
+    regression = torch.zeros(batch, most, REGRESSION_CHANNELS, device=device)
+    weight = torch.zeros(batch, most, REGRESSION_CHANNELS, device=device)
+    for b, (sample_boxes, sample_labels) in enumerate(zip(boxes, labels)):
+        cells, inside, encoded = encode_boxes(sample_boxes.float(), grid)
+        for m in torch.nonzero(inside).flatten().tolist():
+            ix, iy = cells[m].tolist()
+            length, width = (sample_boxes[m, 3:5] / grid.cell).tolist()
+            radius = max(min_radius, int(gaussian_radius(length, width, min_overlap)))
+            draw_gaussian(heatmap[b, int(sample_labels[m])], ix, iy, radius)
+            cell[b, m] = iy * nx + ix
+            known = torch.isfinite(encoded[m])
+            regression[b, m] = torch.where(known, encoded[m], torch.zeros_like(encoded[m]))
+            weight[b, m] = known.float()
+    return HeadTargets(heatmap, cell, regression, weight)

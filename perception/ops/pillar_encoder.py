@@ -1,0 +1,72 @@
+"""``PillarFeatureNet``: PointPillars-style encoder of dynamic pillars into a dense lidar BEV map."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from perception.ops.grid import BEVGrid
+from perception.ops.voxelize import Voxels, scatter_max, scatter_mean, voxelize
+
+DECORATION_FEATURES = 5
+"""Features added per point: offset from its pillar's point mean (x, y, z) and from the pillar centre (x, y)."""
+
+
+class PointLinearBNReLU(nn.Module):
+    """Linear (no bias) + BatchNorm1d + ReLU over points (M, in) → (M, out).
+
+    With fewer than two points in training, batch statistics are undefined; the running statistics are used instead
+    (and not updated) for that call.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.linear = nn.Linear(in_channels, out_channels, bias=False)
+        self.norm = nn.BatchNorm1d(out_channels, eps=1e-3, momentum=0.01)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.linear(x)
+        use_batch_stats = self.training and x.shape[0] > 1
+        norm = self.norm
+        x = F.batch_norm(x, norm.running_mean, norm.running_var, norm.weight, norm.bias, use_batch_stats,
+                         norm.momentum, norm.eps)
+        return F.relu(x)
+
+
+class PillarFeatureNet(nn.Module):
+    """Encode lidar points into a BEV map on ``grid``: per-point MLP, then max over each pillar.
+
+    in_features: point features, x, y, z first (the lidar convention is x, y, z, intensity, dt);
+    channels: output widths of the MLP layers, e.g. (64,) or (64, 64); the last is the BEV channel count.
+    """
+
+    def __init__(self, grid: BEVGrid, in_features: int = 5, channels: tuple[int, ...] = (64,)):
+        super().__init__()
+        if not channels:
+            raise ValueError("channels must name at least one layer width")
+        self.grid = grid
+        self.out_channels = channels[-1]
+        widths = (in_features + DECORATION_FEATURES, *channels)
+        self.layers = nn.Sequential(*(PointLinearBNReLU(a, b) for a, b in zip(widths[:-1], widths[1:])))
+
+    def decorate(self, points: Tensor, voxels: Voxels) -> Tensor:
+        """Kept points (M, F) → (M, F + 5): features, offsets from the pillar's point mean (xyz) and centre (xy)."""
+        xyz = points[:, :3]
+        mean = scatter_mean(xyz, voxels.point_voxel, voxels.num_voxels)
+        centre = self.grid.centre_of(voxels.coords[:, 3], voxels.coords[:, 2]).to(points.dtype)
+        return torch.cat([points, xyz - mean[voxels.point_voxel], xyz[:, :2] - centre[voxels.point_voxel]], dim=1)
+
+    def pillar_features(self, points: Tensor, batch_index: Tensor) -> tuple[Tensor, Voxels]:
+        """points (N, F), batch_index (N,) → features (V, C) of the V occupied pillars, and the pillars."""
+        voxels = voxelize(points, batch_index, self.grid, voxel_z=None)
+        per_point = self.layers(self.decorate(points[voxels.kept], voxels))
+        return scatter_max(per_point, voxels.point_voxel, voxels.num_voxels), voxels
+
+    def forward(self, points: Tensor, batch_index: Tensor, batch_size: int) -> Tensor:
+        """points (N, F), batch_index (N,) long in [0, batch_size) → BEV (batch_size, C, ny, nx), 0 where empty."""
+        ny, nx = self.grid.shape
+        features, voxels = self.pillar_features(points, batch_index)
+        b, iy, ix = voxels.coords[:, 0], voxels.coords[:, 2], voxels.coords[:, 3]
+        cell = (b * ny + iy) * nx + ix  # one pillar per cell, so a copy (not a sum) is exact
+        bev = features.new_zeros(batch_size * ny * nx, self.out_channels).index_copy(0, cell, features)
+        return bev.view(batch_size, ny, nx, self.out_channels).permute(0, 3, 1, 2).contiguous()
