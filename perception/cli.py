@@ -44,7 +44,60 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--sweeps", type=int, default=0, help="past lidar sweeps to accumulate")
     check.add_argument("--out", type=Path, default=Path("outputs/check.png"))
     check.set_defaults(run=run_check)
+    from perception.eval.cli import add_eval_arguments, run_eval
+
+    evaluate = commands.add_parser("eval", help="nuScenes detection metrics (mAP, NDS) through the official devkit")
+    add_eval_arguments(evaluate)
+    evaluate.set_defaults(run=run_eval)
+
+    train = commands.add_parser("train", help="train a detector (resumes from --out when it has a checkpoint)")
+    train.add_argument("config", type=Path, help="model YAML, e.g. configs/demo.yaml")
+    train.add_argument("--out", type=Path, default=None, help="run folder (default: outputs/train/<config name>)")
+    train.add_argument("--max-steps", type=int, default=None, help="stop after this many more steps")
+    train.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    train.set_defaults(run=run_train)
+
+    detect = commands.add_parser("detect", help="run a trained detector on one keyframe")
+    detect.add_argument("--checkpoint", type=Path, required=True, help="checkpoint .json/.safetensors or run folder")
+    detect.add_argument("--dataroot", type=Path, default=DEFAULT_DATA)
+    detect.add_argument("--version", default="v1.0-synth")
+    detect.add_argument("--scene", default=None, help="scene name (default: the first)")
+    detect.add_argument("--index", type=int, default=0, help="keyframe index in the scene")
+    detect.add_argument("--out", type=Path, default=Path("outputs/detect"))
+    detect.add_argument("--device", default=None)
+    detect.set_defaults(run=run_detect)
     return parser
+
+
+def run_train(args) -> None:
+    from perception.models.config import load_config
+    from perception.train.trainer import train
+
+    config = load_config(args.config)
+    out = args.out or Path("outputs/train") / args.config.stem
+    records = train(config, out, device=args.device, max_steps=args.max_steps)
+    if records:
+        print(f"trained to step {records[-1]['step']}, loss {records[-1]['total']:.4f}; checkpoints in {out}")
+
+
+def run_detect(args) -> None:
+    import torch
+
+    from perception.detect import detect_frame, write_detections
+    from perception.data.nuscenes import NuScenesDataset
+    from perception.train.checkpoint import load_detector
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model, config = load_detector(args.checkpoint, device)
+    dataset = NuScenesDataset(args.dataroot, args.version, num_sweeps=config.lidar.num_sweeps)
+    scene = args.scene or dataset.scene_names()[0]
+    tokens = dataset.sample_tokens(scene)
+    if not 0 <= args.index < len(tokens):
+        raise SystemExit(f"error: scene {scene} has {len(tokens)} keyframes; --index {args.index} is out of range")
+    frame = dataset.frame(tokens[args.index])
+    detections = detect_frame(model, config, frame, device)
+    write_detections(args.out, frame, detections, config.classes)
+    print(f"{scene} keyframe {args.index}: {len(detections)} boxes -> {args.out}")
 
 
 def run_synth(args) -> None:

@@ -1,5 +1,8 @@
 import pytest
 
+from calib import Camera, Rig, load_rig, save_rig
+from perception.data.synth.dataset import DEFAULT_RIG, SynthOptions, generate_dataset
+
 from tests.real_nuscenes import DEMO, REAL_ROOT, build_real_nuscenes
 
 
@@ -16,4 +19,26 @@ def kitti_root():
     root = REAL_ROOT / "kitti_object"
     if not root.is_dir():
         pytest.skip(f"real KITTI frames not found at {root} (shared data is not in a user's clone)")
+    return root
+
+
+def small_rig(path):
+    """The nuScenes front and back cameras at a quarter of the resolution, to keep tests fast."""
+    rig = load_rig(DEFAULT_RIG)
+    cameras = {}
+    for name in ("CAM_FRONT", "CAM_BACK"):
+        camera = rig.cameras[name]
+        k = camera.intrinsics.copy()
+        k[:2] *= 0.25
+        cameras[name] = Camera(name, k, camera.width // 4, camera.height // 4, camera.ego_from_camera)
+    save_rig(Rig(cameras, rig.lidar), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def synth_root(tmp_path_factory):
+    """Two synthetic scenes of three keyframes (two past sweeps each) seen by the small two-camera rig."""
+    root = tmp_path_factory.mktemp("synth")
+    generate_dataset(SynthOptions(out=root, scenes=2, frames=3, seed=7, sweeps=2,
+                                  rig_path=small_rig(root.parent / "small_rig.yaml")), progress=False)
     return root

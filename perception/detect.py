@@ -1,0 +1,66 @@
+"""Run a detector on a Frame and write what it found (JSON + a camera-ring render)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from perception.boxes import Boxes3D
+from perception.data.classes import CLASS_INDEX
+from perception.data.frame import Frame
+from perception.data.nuscenes_tables import atomic_write_bytes
+from perception.data.preprocess import collate, frame_to_sample
+from perception.models.config import DetectorConfig
+from perception.models.detector import FusionDetector
+
+
+MODALITIES = {"fused": (True, True), "lidar": (False, True), "camera": (True, False)}
+"""Which inputs (cameras, points) each evaluation modality feeds the same fused model."""
+
+
+def detect_frame(model: FusionDetector, config: DetectorConfig, frame: Frame, device,
+                 modality: str = "fused") -> Boxes3D:
+    """Detections in the frame's ego frame, labels as indices into DETECTION_CLASSES."""
+    use_cameras, use_points = MODALITIES[modality]
+    cameras = frame.rig.camera_names if config.camera.enabled and use_cameras else []
+    sample = frame_to_sample(frame, cameras, config.camera.image_size, {},
+                             use_points=config.lidar.enabled and use_points)
+    batch, _, _ = collate([sample])
+    detections = model.predict(batch.to(device))[0]
+    to_dataset = torch.tensor([CLASS_INDEX[name] for name in config.classes])
+    return Boxes3D(detections.boxes.double().cpu().numpy(), to_dataset[detections.labels.cpu()].numpy(),
+                   scores=detections.scores.float().cpu().numpy())
+
+
+def write_detections(out: Path, frame: Frame, detections: Boxes3D, classes) -> None:
+    """``detections.json`` (ego-frame boxes) and ``detections.jpg`` (camera ring with GT and predicted boxes)."""
+    from perception.data.classes import DETECTION_CLASSES
+    from perception.viz.camera_view import camera_ring, draw_boxes
+    from perception.viz.images import write_image
+
+    records = [{"box": [round(float(v), 4) for v in box], "score": round(float(score), 4),
+                "class": DETECTION_CLASSES[label]}
+               for box, score, label in zip(detections.boxes, detections.scores, detections.labels)]
+    atomic_write_bytes(out / "detections.json", json.dumps({"sample_token": frame.token, "frame": "ego",
+                                                            "box_layout": "x y z l w h yaw vx vy",
+                                                            "detections": records}, indent=1).encode())
+    if frame.images:
+        shown = Frame(frame.token, frame.timestamp, frame.points, {
+            name: draw_boxes(image.copy(), frame.rig.cameras[name], detections, color=(255, 60, 60))
+            for name, image in frame.images.items()}, frame.rig, frame.global_from_ego, frame.boxes)
+        write_image(out / "detections.jpg", camera_ring(shown, with_points=False))
+
+
+def detect_split(model: FusionDetector, config: DetectorConfig, dataset, sample_tokens: list[str], device,
+                 modality: str = "fused", progress: bool = True) -> dict[str, list[dict]]:
+    """nuScenes results entries per sample token for every keyframe of a split."""
+    from perception.eval.results import boxes_to_results
+
+    results = {}
+    for token in tqdm(sample_tokens, desc=f"detect ({modality})", unit="frame", disable=not progress):
+        frame = dataset.frame(token, load_images=MODALITIES[modality][0] and config.camera.enabled)
+        results[token] = boxes_to_results(detect_frame(model, config, frame, device, modality),
+                                          frame.global_from_ego, token)
+    return results

@@ -1,0 +1,1 @@
+"""Detection evaluation: nuScenes results files, metrics through nuscenes-devkit, reports and plots."""

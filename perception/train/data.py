@@ -1,0 +1,59 @@
+"""Training data: frames of a split as augmented samples, in a deterministic order that resumes mid-epoch."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from perception.data.classes import CLASS_INDEX
+from perception.data.nuscenes import NuScenesDataset
+from perception.data.preprocess import Sample, frame_to_sample
+from perception.models.config import DetectorConfig
+
+
+class FrameDataset(Dataset):
+    """Keyframes of ``split`` as ``Sample``s; augmentation draws come from (seed, epoch, index) only, so any
+    worker count and any resume point give the same samples."""
+
+    def __init__(self, config: DetectorConfig, split: str, augment: bool):
+        train = config.train
+        self.config, self.augment = config, augment
+        self.dataset = NuScenesDataset(train.dataroot, train.version, num_sweeps=config.lidar.num_sweeps)
+        self.tokens = [t for scene in self.dataset.scene_names(split) for t in self.dataset.sample_tokens(scene)]
+        first = self.dataset.frame(self.tokens[0], load_images=False) if self.tokens else None
+        self.camera_names = first.rig.camera_names if first else []
+        self.class_index = {CLASS_INDEX[name]: i for i, name in enumerate(config.classes)}
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def __getitem__(self, index: int) -> Sample:
+        rng = np.random.default_rng([self.config.train.seed, self.epoch, index])
+        frame = self.dataset.frame(self.tokens[index], load_images=self.config.camera.enabled)
+        return frame_to_sample(frame, self.camera_names if self.config.camera.enabled else [],
+                               self.config.camera.image_size, self.class_index,
+                               self.config.train.augment if self.augment else None, rng,
+                               use_points=self.config.lidar.enabled)
+
+
+class EpochSampler(Sampler[int]):
+    """A seeded permutation per epoch, split across ranks, starting ``skip`` indices in (for a resume)."""
+
+    def __init__(self, size: int, seed: int, rank: int = 0, world_size: int = 1):
+        self.size, self.seed, self.rank, self.world_size = size, seed, rank, world_size
+        self.epoch, self.skip = 0, 0
+
+    def set_position(self, epoch: int, skip: int = 0) -> None:
+        self.epoch, self.skip = epoch, skip
+
+    def indices(self) -> list[int]:
+        order = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed + self.epoch)).tolist()
+        per_rank = self.size // self.world_size  # equal shares keep ranks in step under DDP
+        return order[self.rank * per_rank:(self.rank + 1) * per_rank]
+
+    def __iter__(self):
+        return iter(self.indices()[self.skip:])
+
+    def __len__(self) -> int:
+        return self.size // self.world_size - self.skip

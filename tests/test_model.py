@@ -1,0 +1,170 @@
+"""The fusion detector on the CPU: stage shapes, lifting geometry, head round trip, overfitting, sensor dropout."""
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from calib.se3 import make_transform
+from perception.data.classes import CLASS_INDEX, DETECTION_CLASSES
+from perception.data.nuscenes import NuScenesDataset
+from perception.data.preprocess import augment_boxes, collate, frame_to_sample
+from perception.models.camera.lift import depth_bin_centres, frustum_grid, frustum_to_ego
+from perception.models.config import load_config
+from perception.models.detector import FusionDetector
+from perception.models.heads.centerpoint import HeadOutput
+from perception.models.heads.decode import decode
+from perception.models.heads.targets import build_targets
+from perception.ops.bev_pool import compute_bev_pool_geometry
+from tests.model_configs import DEMO, tiny_config
+
+IDENTITY_CLASSES = {i: i for i in range(len(DETECTION_CLASSES))}
+FORWARD = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])  # camera z → ego x
+
+
+def synth_batch(root, config, indices=(0, 1), **kwargs):
+    dataset = NuScenesDataset(root, "v1.0-synth", num_sweeps=config.lidar.num_sweeps)
+    tokens = [t for s in dataset.scene_names() for t in dataset.sample_tokens(s)]
+    frames = [dataset.frame(tokens[i]) for i in indices]
+    samples = [frame_to_sample(f, f.rig.camera_names, config.camera.image_size, IDENTITY_CLASSES, **kwargs)
+               for f in frames]
+    return collate(samples)
+
+
+def test_configs_load_and_reject_unknown_keys(tmp_path):
+    config = load_config(DEMO)
+    assert config.classes == DETECTION_CLASSES
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(DEMO.read_text().replace("  fpn_channels: 64", "  fpn_chanels: 64"))
+    with pytest.raises(ValueError, match=r"unknown key 'camera.fpn_chanels'; did you mean 'fpn_channels'\?") as error:
+        load_config(bad)
+    assert str(bad) in str(error.value)
+
+
+def test_stage_shapes(synth_root):
+    config = tiny_config()
+    model = FusionDetector(config).eval()
+    batch, _, _ = synth_batch(synth_root, config)
+    assert batch.images.shape == (2, 2, 3, 96, 176)
+    depth, context = model.camera.depth_and_context(batch.images)
+    assert depth.shape == (2, 2, 29, 12, 22) and context.shape == (2, 2, 16, 12, 22)
+    torch.testing.assert_close(depth.sum(dim=2), torch.ones(2, 2, 12, 22))
+    assert model.camera(batch).shape == (2, 16, 128, 128)
+    assert model.lidar(batch).shape == (2, 16, 128, 128)
+    features = model.branch_features(batch)
+    assert {k: v.shape for k, v in features.items()} == {"camera": (2, 16, 64, 64), "lidar": (2, 16, 64, 64)}
+    fused = model.fuser(features, 2, config.bev.shape)
+    assert fused.shape == (2, 32, 64, 64)
+    decoded = model.decoder(fused)
+    assert decoded.shape == (2, 64, 64, 64)
+    output = model.head(decoded)
+    assert output.heatmap.shape == (2, 10, 64, 64) and output.regression.shape == (2, 10, 64, 64)
+
+
+def test_camera_point_lands_in_the_right_bev_cell():
+    """The principal-point ray at depth 10 m of a forward camera 1.5 m up at x=1 m lands in cell of (11, 0)."""
+    config = tiny_config()
+    depths = depth_bin_centres((10.0, 11.0, 1.0))
+    frustum = frustum_grid((8, 8), 8, depths)  # one feature cell: pixel centre (4, 4)
+    intrinsics = torch.tensor([[[[100.0, 0, 4], [0, 100.0, 4], [0, 0, 1]]]])
+    pose = torch.from_numpy(make_transform(FORWARD, [1.0, 0.0, 1.5])).float()[None, None]
+    points = frustum_to_ego(frustum, intrinsics, pose, torch.eye(3)[None, None], torch.eye(4)[None])
+    torch.testing.assert_close(points.reshape(3), torch.tensor([11.0, 0.0, 1.5]))
+    geometry = compute_bev_pool_geometry(points, config.camera.grid)
+    ix, iy = (11.0 + 25.6) // 0.4, (0.0 + 25.6) // 0.4
+    assert geometry.cell_index.tolist() == [int(iy * config.camera.grid.nx + ix)]
+
+
+def test_image_resize_crop_is_undone_by_image_from_input(synth_root):
+    """A pixel of the network input maps back to where that content is in the original image."""
+    config = tiny_config()
+    batch, _, _ = synth_batch(synth_root, config, indices=(0,))
+    image_from_input = batch.image_from_input[0, 0]
+    original = image_from_input @ torch.tensor([176.0, 96.0, 1.0])
+    assert original[0].item() == pytest.approx(400.0)  # right edge maps to the right edge
+    assert original[1].item() == pytest.approx(225.0, abs=2.5)  # bottom-aligned crop keeps the bottom row
+
+
+def test_augmentation_keeps_points_in_their_boxes(synth_root):
+    config = tiny_config()
+    dataset = NuScenesDataset(synth_root, "v1.0-synth", num_sweeps=0)
+    frame = next(dataset.frames(load_images=False))
+    from calib import points_in_boxes
+    before = points_in_boxes(frame.points, frame.boxes.boxes).sum(axis=1)
+    rng = np.random.default_rng(0)
+    augment = replace(config.train.augment, modality_dropout=0.0, rotation=(0.5, 0.5), scale=(1.1, 1.1))
+    sample = frame_to_sample(frame, [], (96, 176), IDENTITY_CLASSES, augment, rng)
+    after = points_in_boxes(sample.points.numpy().astype(np.float64), sample.boxes.numpy()).sum(axis=1)
+    expected = before[frame.boxes.num_lidar_pts > 0]
+    assert np.abs(after - expected).max() <= 1 and (after == expected).mean() > 0.95
+    mirrored = augment_boxes(np.array([[1.0, 2.0, 0.0, 4, 2, 1, 0.3, 1.0, 0.5]]), np.diag([1.0, -1.0, 1.0, 1.0]))
+    np.testing.assert_allclose(mirrored, [[1.0, -2.0, 0.0, 4, 2, 1, -0.3, 1.0, -0.5]])
+
+
+def test_head_targets_decode_round_trip():
+    config = tiny_config()
+    boxes = torch.tensor([[10.3, -4.1, -0.9, 4.5, 1.9, 1.6, 0.7, 3.0, -1.0],
+                          [-12.7, 8.2, -0.5, 0.7, 0.6, 1.8, -2.9, 0.0, 0.5],
+                          [2.1, 20.4, 0.1, 11.0, 2.9, 3.4, 3.1, -6.0, 0.0]])
+    labels = torch.tensor([CLASS_INDEX["car"], CLASS_INDEX["pedestrian"], CLASS_INDEX["bus"]])
+    targets = build_targets([boxes], [labels], config.bev, 10, config.head.gaussian_overlap, config.head.min_radius)
+    assert targets.heatmap.max() == 1 and (targets.heatmap == 1).sum() == 3
+    # A perfect head: logits of the target heatmap, regression written at the centre cells.
+    logits = torch.logit(targets.heatmap.clamp(1e-4, 1 - 1e-4))
+    regression = torch.zeros(1, 10, *config.bev.shape)
+    regression.view(1, 10, -1)[0, :, targets.cell[0]] = targets.regression[0].T
+    detections = decode(HeadOutput(logits, regression), config.bev, 0.5, 100, 50, torch.ones(10))[0]
+    order = torch.argsort(detections.labels)
+    expected = torch.argsort(labels)
+    torch.testing.assert_close(detections.boxes[order], boxes[expected], atol=1e-4, rtol=0)
+    assert detections.labels[order].tolist() == labels[expected].tolist()
+
+
+def test_fused_model_overfits_two_frames(synth_root):
+    torch.manual_seed(0)
+    config = tiny_config()
+    model = FusionDetector(config)
+    batch, boxes, labels = synth_batch(synth_root, config)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(80):
+        loss = model.loss(model(batch), boxes, labels)["total"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.25 * losses[0]
+    model.eval()
+    detections = model.predict(batch)
+    for det, gt_boxes, gt_labels in zip(detections, boxes, labels):
+        inside = (gt_boxes[:, :2].abs() < 24).all(dim=1)  # centres well inside the ±25.6 m grid
+        gt_boxes, gt_labels = gt_boxes[inside], gt_labels[inside]
+        distance = torch.cdist(gt_boxes[:, :2], det.boxes[:, :2])
+        same_class = gt_labels[:, None] == det.labels[None, :]
+        matched = ((distance < 1.0) & same_class).any(dim=1)
+        assert matched.float().mean() >= 0.8, (matched.sum(), len(matched))
+
+
+@pytest.mark.parametrize("drop", ["cameras", "points", "both"])
+def test_inference_with_a_sensor_missing(synth_root, drop):
+    config = tiny_config()
+    model = FusionDetector(config).eval()
+    dataset = NuScenesDataset(synth_root, "v1.0-synth", num_sweeps=2)
+    frame = next(dataset.frames())
+    if drop in ("cameras", "both"):
+        frame = frame.without_cameras(frame.rig.camera_names)
+    if drop in ("points", "both"):
+        frame.points = frame.points[:0]
+    batch, _, _ = collate([frame_to_sample(frame, frame.rig.camera_names, (96, 176), IDENTITY_CLASSES)])
+    detections = model.predict(batch)
+    assert len(detections) == 1 and detections[0].boxes.shape[1] == 9
+
+
+def test_one_missing_camera_is_masked(synth_root):
+    config = tiny_config()
+    dataset = NuScenesDataset(synth_root, "v1.0-synth", num_sweeps=2)
+    frame = next(dataset.frames()).without_cameras(["CAM_BACK"])
+    sample = frame_to_sample(frame, ["CAM_FRONT", "CAM_BACK"], (96, 176), IDENTITY_CLASSES)
+    assert sample.camera_valid.tolist() == [True, False] and sample.images[1].abs().sum() == 0
+    model = FusionDetector(config).eval()
+    assert len(model.predict(collate([sample])[0])) == 1

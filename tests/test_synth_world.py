@@ -1,0 +1,160 @@
+"""Synthetic street scenes: determinism, actor placement, lidar geometry and camera rendering."""
+import math
+
+import numpy as np
+import pytest
+
+from perception.data.synth.sensors import SpinningLidarModel, cast_lidar, pinhole_directions, render_camera
+from perception.data.synth.world import CATEGORIES, KIND_CODE, make_world, rectangles_overlap
+
+DURATION_S = 10.0
+TIMES = (0.0, 4.0, 9.5)
+
+
+def lidar_on_ego() -> np.ndarray:
+    """A roof lidar whose x axis points to the ego's right (like nuScenes), so the sensor frame
+    differs from the ego frame."""
+    pose = np.eye(4)
+    pose[:3, :3] = [[0.0, 1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]
+    pose[:3, 3] = [0.94, 0.0, 1.84]
+    return pose
+
+
+def front_camera_on_ego() -> np.ndarray:
+    """Camera z -> ego x, camera x -> ego -y, camera y -> ego -z; 1.7 m forward, 1.5 m high."""
+    pose = np.eye(4)
+    pose[:3, :3] = [[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]]
+    pose[:3, 3] = [1.7, 0.0, 1.5]
+    return pose
+
+
+@pytest.fixture(scope="module")
+def world():
+    return make_world(np.random.default_rng(0), DURATION_S)
+
+
+def sweep(world, t, model=SpinningLidarModel(), seed=0):
+    scene, table = world.raycasting_scene(t)
+    pose = world.ego_pose(t) @ lidar_on_ego()
+    points, ids = cast_lidar(scene, table, pose, model, np.random.default_rng(seed))
+    return points, ids, table, pose
+
+
+def test_same_seed_gives_identical_world_and_sweep(world):
+    again = make_world(np.random.default_rng(0), DURATION_S)
+    assert [a.category for a in again.actors] == [a.category for a in world.actors]
+    for t in TIMES:
+        np.testing.assert_array_equal(again.actor_boxes(t), world.actor_boxes(t))
+        np.testing.assert_array_equal(again.ego_pose(t), world.ego_pose(t))
+    np.testing.assert_array_equal(sweep(again, 2.0)[0], sweep(world, 2.0)[0])
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_every_category_is_placed_near_the_ego_path(seed):
+    world = make_world(np.random.default_rng(seed), DURATION_S)
+    ego_xy = np.array([world.ego_pose(t)[:2, 3] for t in np.arange(0.0, DURATION_S, 0.5)])
+    seen = set()
+    for actor in world.actors:
+        boxes = actor.boxes_at(np.arange(0.0, DURATION_S, 0.5))
+        if np.min(np.hypot(*(boxes[:, None, :2] - ego_xy[None]).transpose(2, 0, 1))) < 60.0:
+            seen.add(actor.category)
+    assert seen == set(CATEGORIES)
+
+
+def test_boxes_and_attributes_are_well_formed(world):
+    vehicle_attributes = {"vehicle.moving", "vehicle.parked", "vehicle.stopped"}
+    for actor in world.actors:
+        box = actor.box_at(1.0)
+        assert box.shape == (7,) and -math.pi <= box[6] < math.pi
+        assert box[2] == pytest.approx(actor.base_z + 0.5 * actor.size[2])
+        attribute = actor.attribute_at(1.0)
+        if actor.category.startswith("movable_object"):
+            assert attribute is None
+        elif actor.category in ("vehicle.bicycle", "vehicle.motorcycle"):
+            assert attribute in ("cycle.with_rider", "cycle.without_rider")
+        elif actor.category == "human.pedestrian.adult":
+            assert attribute.startswith("pedestrian.")
+        else:
+            assert attribute in vehicle_attributes
+        for part in actor.parts:
+            assert np.all(np.abs(part.vertices) <= 0.5 * actor.size + 1e-5)
+
+
+def test_ego_and_actor_velocities_match_their_motion(world):
+    dt = 1e-3
+    for actor in world.actors[::7]:
+        expected = (actor.box_at(2.0 + dt)[:2] - actor.box_at(2.0 - dt)[:2]) / (2 * dt)
+        np.testing.assert_allclose(actor.velocity_at(2.0), expected, atol=1e-3)
+    speed = np.hypot(*world.ego_velocity(3.0))
+    assert 4.0 - 1e-9 <= speed <= 12.0 + 1e-9
+
+
+def test_actors_do_not_overlap(world):
+    for t in TIMES:
+        boxes = world.actor_boxes(t)
+        footprints = boxes[:, [0, 1, 6, 3, 4]]
+        i, j = np.triu_indices(len(boxes), k=1)
+        assert not rectangles_overlap(footprints[i], footprints[j], margin=0.0).any()
+
+
+def test_lidar_points_on_actors_lie_inside_their_boxes(world):
+    t = 4.0
+    points, ids, table, pose = sweep(world, t, SpinningLidarModel(range_noise_std_m=0.0))
+    actor = table.actor_index_of(ids)
+    on_actor = actor >= 0
+    assert on_actor.sum() > 500
+    global_points = points[on_actor, :3].astype(np.float64) @ pose[:3, :3].T + pose[:3, 3]
+    boxes = world.actor_boxes(t)[actor[on_actor]]
+    offset = global_points - boxes[:, :3]
+    c, s = np.cos(boxes[:, 6]), np.sin(boxes[:, 6])
+    local = np.column_stack([c * offset[:, 0] + s * offset[:, 1], -s * offset[:, 0] + c * offset[:, 1], offset[:, 2]])
+    assert np.all(np.abs(local) <= 0.5 * boxes[:, 3:6] + 0.01)
+
+
+def test_lidar_sweep_has_nuscenes_like_points(world):
+    points, ids, table, _ = sweep(world, 1.0)
+    assert points.dtype == np.float32 and points.shape[1] == 5 and len(ids) == len(points)
+    assert 20_000 <= len(points) <= 35_000
+    ranges = np.linalg.norm(points[:, :3], axis=1)
+    assert ranges.min() >= 0.95 and ranges.max() <= 100.1
+    assert points[:, 3].min() >= 0 and points[:, 3].max() <= 255
+    assert set(np.unique(points[:, 4]).astype(int)) <= set(range(32))
+    paint = table.kind[ids] == KIND_CODE["road"]
+    assert np.percentile(points[paint, 3], 99) > 3 * np.median(points[paint, 3])
+
+
+def test_camera_sees_actor_colours(world):
+    t, width, height = 4.0, 400, 225
+    k = np.array([[316.5, 0.0, 204.0], [0.0, 316.5, 122.75], [0.0, 0.0, 1.0]])
+    pose = world.ego_pose(t) @ front_camera_on_ego()
+    scene, table = world.raycasting_scene(t)
+    image = render_camera(scene, table, world, k, width, height, pose, np.random.default_rng(0))
+    assert image.shape == (height, width, 3) and image.dtype == np.uint8
+
+    directions, _ = pinhole_directions(k, width, height)
+    rays = np.concatenate([np.broadcast_to(pose[:3, 3], directions.shape), directions @ pose[:3, :3].T], axis=1)
+    ids = scene.cast_rays(rays.astype(np.float32))["geometry_ids"].numpy().astype(np.int64).reshape(height, width)
+    interior = (ids[1:-1, 1:-1] == ids[:-2, 1:-1]) & (ids[1:-1, 1:-1] == ids[2:, 1:-1]) \
+        & (ids[1:-1, 1:-1] == ids[1:-1, :-2]) & (ids[1:-1, 1:-1] == ids[1:-1, 2:])
+    candidates = interior & (table.actor_index_of(ids[1:-1, 1:-1]) >= 0)
+    bright = table.rgb[np.where(candidates, ids[1:-1, 1:-1], 0)].max(axis=-1) > 0.3
+    rows, cols = np.nonzero(candidates & bright)
+    assert len(rows) > 20
+    part = np.bincount(ids[rows + 1, cols + 1]).argmax()
+    pick = np.flatnonzero(ids[rows + 1, cols + 1] == part)[0]
+    pixel = image[rows[pick] + 1, cols[pick] + 1].astype(np.float64)
+    base = table.rgb[part].astype(np.float64)
+    np.testing.assert_allclose(pixel / pixel.sum(), base / base.sum(), atol=0.1)
+    sky = 255.0 * world.lighting.sky_zenith
+    assert np.abs(pixel - sky).max() > 20 or np.abs(base - world.lighting.sky_zenith).max() < 0.1
+
+
+def test_drivable_mask_covers_the_ego_lane(world):
+    resolution = 0.5
+    shape = tuple(np.ceil(world.extent_xy()[::-1] / resolution).astype(int))
+    mask = world.drivable_mask(resolution, np.zeros(2), shape)
+    assert mask.dtype == np.uint8 and set(np.unique(mask)) <= {0, 1}
+    for t in TIMES:
+        x, y = world.ego_pose(t)[:2, 3]
+        assert mask[int(y / resolution), int(x / resolution)] == 1
+    assert 0.01 < mask.mean() < 0.9
