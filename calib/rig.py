@@ -17,14 +17,13 @@ A rotation may also be given as ``quaternion_wxyz: [w, x, y, z]`` instead of ``r
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import yaml
 
+from .atomic import atomic_write_bytes
 from .errors import CalibrationError
 from .se3 import make_transform, quaternion_to_rotation
 from .sensors import Camera, Lidar, as_float_array
@@ -71,16 +70,7 @@ def rig_to_dict(rig: Rig) -> dict:
 
 def save_rig(rig: Rig, path: str | Path) -> None:
     """Write a rig file atomically (a crash never leaves a half-written file)."""
-    path = Path(path)
-    text = yaml.safe_dump(rig_to_dict(rig), sort_keys=False, default_flow_style=None)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, yaml.safe_dump(rig_to_dict(rig), sort_keys=False, default_flow_style=None).encode())
 
 
 def _require(mapping, key: str, where: str):

@@ -10,6 +10,8 @@ from perception.errors import USER_ERRORS
 
 DEFAULT_DATA = Path("data/synth-default")
 DEFAULT_OUT = Path("outputs/demo")
+DEMO_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "demo.json"
+DEMO_SEED, DEMO_FRAMES = 1000, 10  # a seed no training set of the docs uses
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,9 +19,11 @@ def build_parser() -> argparse.ArgumentParser:
                                      description="Camera + lidar BEV-fusion perception for driving data.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = commands.add_parser("demo", help="generate (or reuse) the default synthetic drive and render it")
+    demo = commands.add_parser("demo", help="detect on the default synthetic drive with the shipped weights, score "
+                                            "it and render it")
     demo.add_argument("--data", type=Path, default=DEFAULT_DATA, help="where the default drive lives")
-    demo.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where renders and the video go")
+    demo.add_argument("--weights", type=Path, default=DEMO_WEIGHTS, help="detector checkpoint")
+    demo.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where results, report, frames and video go")
     demo.set_defaults(run=run_demo)
 
     data = commands.add_parser("data", help="datasets: synthetic drives, sanity renders")
@@ -57,8 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     train.set_defaults(run=run_train)
 
+    export = commands.add_parser("export", help="write the model-only weights of a training checkpoint")
+    export.add_argument("checkpoint", type=Path, help="checkpoint .json or run folder")
+    export.add_argument("--out", type=Path, required=True, help="output path without extension, e.g. weights/demo")
+    export.set_defaults(run=run_export)
+
     detect = commands.add_parser("detect", help="run a trained detector on one keyframe")
-    detect.add_argument("--checkpoint", type=Path, required=True, help="checkpoint .json/.safetensors or run folder")
+    detect.add_argument("--checkpoint", type=Path, default=DEMO_WEIGHTS,
+                        help="checkpoint .json/.safetensors or run folder (default: the demo weights)")
     detect.add_argument("--dataroot", type=Path, default=DEFAULT_DATA)
     detect.add_argument("--version", default="v1.0-synth")
     detect.add_argument("--scene", default=None, help="scene name (default: the first)")
@@ -132,24 +142,50 @@ def run_check(args) -> None:
 
 
 def run_demo(args) -> None:
+    """Generate (once) the default drive, run the shipped demo detector on it, score it, render it."""
+    import torch
+
     from perception.data.nuscenes import NuScenesDataset
     from perception.data.synth.dataset import SynthOptions, generate_dataset
-    from perception.viz.camera_view import camera_ring
+    from perception.detect import detect_split
+    from perception.eval.evaluate import evaluate
+    from perception.eval.results import results_to_boxes, write_results
+    from perception.train.checkpoint import load_detector
+    from perception.viz.camera_view import camera_ring, draw_boxes
     from perception.viz.images import VideoFile, write_image
 
     version = "v1.0-synth"
     if not (args.data / version / "splits.json").exists():
         print(f"generating the default synthetic drive into {args.data} (once)")
-        generate_dataset(SynthOptions(out=args.data, scenes=1, frames=8, seed=0, val_scenes=0))
-    dataset = NuScenesDataset(args.data, version, num_sweeps=9)
+        generate_dataset(SynthOptions(out=args.data, scenes=1, frames=DEMO_FRAMES, seed=DEMO_SEED, val_scenes=1))
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model, config = load_detector(args.weights, device)
+    dataset = NuScenesDataset(args.data, version, num_sweeps=config.lidar.num_sweeps)
     scene = dataset.scene_names()[0]
+    tokens = dataset.sample_tokens(scene)
+    results = detect_split(model, config, dataset, tokens, device)
+    write_results(args.out / "results.json", results, use_camera=True, use_lidar=True)
+    metrics = evaluate(args.data, version, "synth_all", args.out / "results.json", args.out / "eval")
     video_path = args.out / f"{scene}.mp4"
     with VideoFile(video_path, fps=2) as video:
-        for i, token in enumerate(dataset.sample_tokens(scene)):
-            image = camera_ring(dataset.frame(token), width=640)
+        for i, token in enumerate(tokens):
+            frame = dataset.frame(token)
+            detections = results_to_boxes(results[token], frame.global_from_ego)
+            for name, image in frame.images.items():
+                draw_boxes(image, frame.rig.cameras[name], detections, color=(255, 60, 60))
+            image = camera_ring(frame, width=640)
             write_image(args.out / "frames" / f"{scene}_{i:03d}.jpg", image)
             video.write(image)
-    print(f"rendered {scene}: frames in {args.out / 'frames'}, video {video_path}")
+    print(f"{scene}: {len(tokens)} keyframes, mAP {metrics['mAP']:.3f}, NDS {metrics['NDS']:.3f} "
+          f"(GT yellow, detections red)")
+    print(f"results {args.out / 'results.json'}, report {args.out / 'eval' / 'summary.md'}, "
+          f"frames {args.out / 'frames'}, video {video_path}")
+
+
+def run_export(args) -> None:
+    from perception.train.checkpoint import export_weights
+
+    print(f"wrote {export_weights(args.checkpoint, args.out)} and its .safetensors")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,7 @@ from tqdm import tqdm
 from perception.boxes import Boxes3D
 from perception.data.classes import CLASS_INDEX
 from perception.data.frame import Frame
-from perception.data.nuscenes_tables import atomic_write_bytes
+from calib.atomic import atomic_write_bytes
 from perception.data.preprocess import collate, frame_to_sample
 from perception.models.config import DetectorConfig
 from perception.models.detector import FusionDetector

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from calib.atomic import atomic_write_bytes
 from calib.se3 import rotation_to_quaternion
 
 VISIBILITY_LEVELS = [("1", "v0-40", "visibility of whole object is between 0 and 40%"),
@@ -24,20 +23,6 @@ VISIBILITY_LEVELS = [("1", "v0-40", "visibility of whole object is between 0 and
 def make_token(*parts) -> str:
     """A deterministic 32-hex-digit token from any parts (same parts, same token)."""
     return hashlib.md5("/".join(map(str, parts)).encode()).hexdigest()
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file and rename: readers see the old file or the new one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_tables(table_dir: str | Path, tables: dict[str, list[dict]]) -> None:

@@ -66,11 +66,11 @@ def run_detector_eval(args: argparse.Namespace) -> dict:
         results = detect_split(model, config, dataset, tokens, device, modality)
         inference_s = time.perf_counter() - start
         write_results(out / "results.json", results, use_camera=modality != "lidar", use_lidar=modality != "camera")
-        runs[modality] = evaluate(args.dataroot, args.version, args.split, out / "results.json", out)
-        runs[modality]["runtime_s"] = {"inference": inference_s, **runs[modality]["runtime_s"]}
+        runs[modality] = evaluate(args.dataroot, args.version, args.split, out / "results.json", out,
+                                  earlier_phases={f"inference ({device})": inference_s})
         print_headline(f"{args.split} ({modality})", runs[modality], out)
     if args.modalities:
-        from perception.data.nuscenes_tables import atomic_write_bytes
+        from calib.atomic import atomic_write_bytes
 
         atomic_write_bytes(args.out / "modalities.md", modality_table(runs).encode())
         print(f"modality table: {args.out / 'modalities.md'}")

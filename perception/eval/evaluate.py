@@ -47,12 +47,14 @@ class PhaseTimer:
 
 
 def evaluate(dataroot: str | Path, version: str, split: str, results_path: str | Path, out_dir: str | Path,
-             plots: bool = True) -> dict:
+             plots: bool = True, earlier_phases: dict[str, float] | None = None) -> dict:
     """Evaluate a results file on a split; write ``metrics.json``, ``summary.md`` and (if ``plots``) PNG plots
     under ``out_dir/plots``; return the metrics as written to ``metrics.json`` (see ``report.metrics_summary``).
+    ``earlier_phases`` (e.g. the inference that made the results) are reported first among the runtimes.
     """
     out_dir = Path(out_dir)
     timer = PhaseTimer()
+    timer.seconds.update(earlier_phases or {})
     with timer("load database"):
         dataset = NuScenesDataset(dataroot, version)
         sample_tokens = split_sample_tokens(dataset, split)

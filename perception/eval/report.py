@@ -14,7 +14,7 @@ import numpy as np
 from nuscenes.eval.detection.data_classes import DetectionMetricDataList, DetectionMetrics
 from nuscenes.eval.detection.render import class_pr_curve, class_tp_curve, dist_pr_curve
 
-from perception.data.nuscenes_tables import atomic_write_bytes
+from calib.atomic import atomic_write_bytes
 
 TP_ERROR_NAMES = {"trans_err": "ATE", "scale_err": "ASE", "orient_err": "AOE", "vel_err": "AVE", "attr_err": "AAE"}
 TP_ERROR_UNITS = {"ATE": "m", "ASE": "1-IoU", "AOE": "rad", "AVE": "m/s", "AAE": "1-acc"}

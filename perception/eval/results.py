@@ -15,7 +15,7 @@ import numpy as np
 from calib.se3 import invert, quaternion_to_rotation, rotation_to_quaternion, yaw_of, yaw_rotation
 from perception.boxes import Boxes3D
 from perception.data.classes import ATTRIBUTES, CLASS_INDEX, DETECTION_CLASSES
-from perception.data.nuscenes_tables import atomic_write_bytes
+from calib.atomic import atomic_write_bytes
 from perception.errors import DataError
 
 MAX_BOXES_PER_SAMPLE = 500  # the devkit's limit (detection_cvpr_2019)

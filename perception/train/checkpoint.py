@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save
 
-from perception.data.nuscenes_tables import atomic_write_bytes
+from calib.atomic import atomic_write_bytes
 from perception.errors import DataError
 
 FORMAT_VERSION = 1
@@ -87,16 +87,35 @@ def save_checkpoint(directory: str | Path, step: int, epoch: int, model: torch.n
         meta["scaler"] = scaler.state_dict() if scaler is not None else None
         rng_part, meta["rng"] = rng_state()
         tensors.update(rng_part)
-    data = save({k: v.cpu() for k, v in tensors.items()})
     name = f"ckpt-{step:08d}"
-    meta["tensors_file"], meta["tensors_sha256"] = f"{name}.safetensors", _digest(data)
-    atomic_write_bytes(directory / f"{name}.safetensors", data)
-    atomic_write_bytes(directory / f"{name}.json", json.dumps(meta, indent=1).encode())
+    write_pair(directory, name, tensors, meta)
     atomic_write_bytes(directory / "latest.json", json.dumps({"checkpoint": f"{name}.json"}).encode())
     for old in sorted(directory.glob("ckpt-*.json"))[:-keep]:
         old.unlink()
         (directory / old.name.replace(".json", ".safetensors")).unlink(missing_ok=True)
     return directory / f"{name}.json"
+
+
+def write_pair(directory: Path, name: str, tensors: dict[str, torch.Tensor], meta: dict) -> Path:
+    """``<name>.safetensors`` then its sidecar ``<name>.json`` (which records the tensor file's sha256)."""
+    data = save({k: v.detach().contiguous().cpu() for k, v in tensors.items()})
+    meta = {**meta, "tensors_file": f"{name}.safetensors", "tensors_sha256": _digest(data)}
+    atomic_write_bytes(directory / f"{name}.safetensors", data)
+    atomic_write_bytes(directory / f"{name}.json", json.dumps(meta, indent=1).encode())
+    return directory / f"{name}.json"
+
+
+def export_weights(checkpoint_path: str | Path, out_path: str | Path) -> Path:
+    """A model-only copy of a training checkpoint (no optimizer or RNG state), e.g. to ship as demo weights.
+
+    ``out_path`` names the pair without extension: ``weights/demo`` → ``weights/demo.safetensors`` + ``.json``.
+    """
+    meta, tensors = load_checkpoint(checkpoint_path)
+    out_path = Path(out_path)
+    kept = {k: v for k, v in tensors.items() if k.startswith("model.")}
+    source = {"exported_from": resolve_checkpoint(checkpoint_path).name}
+    return write_pair(out_path.parent, out_path.name, kept, {key: meta[key] for key in
+                                                             ("format", "step", "epoch", "config", "classes")} | source)
 
 
 def resolve_checkpoint(path: str | Path) -> Path:

@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from perception.data.nuscenes_tables import atomic_write_bytes
+from calib.atomic import atomic_write_bytes
 
 
 def write_image(path: str | Path, rgb: np.ndarray) -> None:

@@ -17,11 +17,12 @@ import numpy as np
 from tqdm import tqdm
 
 from calib import Rig, load_rig
+from calib.atomic import atomic_write_bytes
 from calib.boxes import points_in_boxes
 from calib.se3 import make_transform, yaw_rotation
 from perception.data.classes import ATTRIBUTES, CLASS_CATEGORY
 from perception.data.nuscenes import NuScenesDataset
-from perception.data.nuscenes_tables import (atomic_write_bytes, link_chain, make_token, pose_record,
+from perception.data.nuscenes_tables import (link_chain, make_token, pose_record,
                                              visibility_table, visibility_token, write_tables)
 from perception.data.synth.sensors import SpinningLidarModel, cast_lidar, render_camera
 from perception.data.synth.world import World, make_world
