@@ -54,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval_arguments(evaluate)
     evaluate.set_defaults(run=run_eval)
 
+    from perception.viz.cli import add_viz_arguments, run_viz
+
+    viz = commands.add_parser("viz", help="render a scene: BEV, camera ring, fused frames, video, Open3D, Rerun")
+    add_viz_arguments(viz)
+    viz.set_defaults(run=run_viz)
+
     train = commands.add_parser("train", help="train a detector (resumes from --out when it has a checkpoint)")
     train.add_argument("config", type=Path, help="model YAML, e.g. configs/demo.yaml")
     train.add_argument("--out", type=Path, default=None, help="run folder (default: outputs/train/<config name>)")
@@ -151,7 +157,7 @@ def run_demo(args) -> None:
     from perception.eval.evaluate import evaluate
     from perception.eval.results import results_to_boxes, write_results
     from perception.train.checkpoint import load_detector
-    from perception.viz.camera_view import camera_ring, draw_boxes
+    from perception.viz.fused import fused_frame
     from perception.viz.images import VideoFile, write_image
 
     version = "v1.0-synth"
@@ -170,14 +176,11 @@ def run_demo(args) -> None:
     with VideoFile(video_path, fps=2) as video:
         for i, token in enumerate(tokens):
             frame = dataset.frame(token)
-            detections = results_to_boxes(results[token], frame.global_from_ego)
-            for name, image in frame.images.items():
-                draw_boxes(image, frame.rig.cameras[name], detections, color=(255, 60, 60))
-            image = camera_ring(frame, width=640)
+            image = fused_frame(frame, results_to_boxes(results[token], frame.global_from_ego))
             write_image(args.out / "frames" / f"{scene}_{i:03d}.jpg", image)
             video.write(image)
     print(f"{scene}: {len(tokens)} keyframes, mAP {metrics['mAP']:.3f}, NDS {metrics['NDS']:.3f} "
-          f"(GT yellow, detections red)")
+          f"(frames: GT thin, detections thick, class colours)")
     print(f"results {args.out / 'results.json'}, report {args.out / 'eval' / 'summary.md'}, "
           f"frames {args.out / 'frames'}, video {video_path}")
 

@@ -25,13 +25,18 @@ class VideoFile:
     def __init__(self, path: str | Path, fps: float):
         self.path, self.fps = Path(path), fps
         self.tmp = self.path.with_name(f".{self.path.stem}.tmp{self.path.suffix}")
-        self.writer = None
+        self.writer, self.size = None, None  # opened, and sized (width, height), by the first frame
 
     def write(self, rgb: np.ndarray) -> None:
+        """Append an RGB frame; frames of another size than the first are resized to it (a video has one size)."""
         if self.writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            height, width = rgb.shape[:2]
-            self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (width, height))
+            self.size = (rgb.shape[1], rgb.shape[0])
+            self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, self.size)
+            if not self.writer.isOpened():
+                raise OSError(f"{self.path}: OpenCV cannot open an MP4 writer here")
+        if (rgb.shape[1], rgb.shape[0]) != self.size:
+            rgb = cv2.resize(rgb, self.size, interpolation=cv2.INTER_AREA)
         self.writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
 
     def __enter__(self):
