@@ -40,6 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--val-scenes", type=int, default=None, help="scenes in the synth_val split")
     synth.set_defaults(run=run_synth)
 
+    from perception.replay.cli import add_to_mcap_arguments, run_to_mcap
+
+    to_mcap = data_commands.add_parser("to-mcap", help="convert a nuScenes scene to an MCAP recording "
+                                                       "(Foxglove schemas, nuscenes2mcap topics)")
+    add_to_mcap_arguments(to_mcap)
+    to_mcap.set_defaults(run=run_to_mcap)
+
     check = data_commands.add_parser("check", help="render lidar points and GT boxes projected into the cameras")
     check.add_argument("--dataroot", type=Path, required=True)
     check.add_argument("--version", default="v1.0-mini")
@@ -54,7 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval_arguments(evaluate)
     evaluate.set_defaults(run=run_eval)
 
+    from perception.replay.cli import add_replay_arguments, run_replay
     from perception.viz.cli import add_viz_arguments, run_viz
+
+    replay = commands.add_parser("replay", help="stream a nuScenes scene or an MCAP recording through the detector")
+    add_replay_arguments(replay)
+    replay.set_defaults(run=run_replay)
 
     viz = commands.add_parser("viz", help="render a scene: BEV, camera ring, fused frames, video, Open3D, Rerun")
     add_viz_arguments(viz)

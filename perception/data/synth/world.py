@@ -30,6 +30,8 @@ import cv2
 import numpy as np
 import open3d as o3d
 
+from calib.se3 import wrap_angle, yaw_rotation
+
 CATEGORIES = (
     "vehicle.car",
     "vehicle.truck",
@@ -87,17 +89,6 @@ FOOTPRINT_DT = 0.1
 MOVING_SPEED = 0.3
 
 TWO_PI = 2.0 * math.pi
-
-
-def wrap_angle(a):
-    """Wrap angles (any shape) to [-pi, pi)."""
-    return (np.asarray(a) + math.pi) % TWO_PI - math.pi
-
-
-def yaw_matrix(yaw: float) -> np.ndarray:
-    """(3, 3) rotation about +z."""
-    c, s = math.cos(yaw), math.sin(yaw)
-    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -442,7 +433,7 @@ def merge(*meshes: Mesh) -> Mesh:
 def transform_mesh(mesh: Mesh, yaw: float, translation) -> Mesh:
     """Rotate a mesh about +z by ``yaw``, then translate it."""
     v, f = mesh
-    return (v @ yaw_matrix(yaw).T.astype(np.float32) + np.asarray(translation, np.float32)), f
+    return (v @ yaw_rotation(yaw).T.astype(np.float32) + np.asarray(translation, np.float32)), f
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1296,7 +1287,7 @@ class World:
         """(4, 4) float64 global_from_ego at time ``t`` (seconds)."""
         x, y, yaw = self.ego.poses(t)[0]
         pose = np.eye(4)
-        pose[:3, :3] = yaw_matrix(yaw)
+        pose[:3, :3] = yaw_rotation(yaw)
         pose[:2, 3] = x, y
         return pose
 
@@ -1322,7 +1313,7 @@ class World:
             keep = np.hypot(boxes[:, 0] - centre_xy[0], boxes[:, 1] - centre_xy[1]) <= radius
         for i in np.flatnonzero(keep):
             x, y, z, _, _, _, yaw = boxes[i]
-            rotation = yaw_matrix(yaw).T.astype(np.float32)
+            rotation = yaw_rotation(yaw).T.astype(np.float32)
             translation = np.array([x, y, z], np.float32)
             for part in self.actors[i].parts:
                 scene.add_triangles(o3d.core.Tensor(part.vertices @ rotation + translation),

@@ -1,0 +1,65 @@
+"""Detections as Foxglove messages: 3D boxes (``SceneUpdate``) and their projections into images
+(``ImageAnnotations``), coloured by class and labelled with class and score."""
+from __future__ import annotations
+
+from foxglove import messages as fm
+
+from calib import Camera, project_boxes
+from calib.se3 import rotation_to_quaternion, yaw_rotation
+from perception.boxes import Boxes3D
+from perception.data.classes import DETECTION_CLASSES
+from perception.replay.foxglove_encode import pose, timestamp
+from perception.viz.camera_view import BOX_EDGES
+from perception.viz.style import CLASS_COLORS
+
+BOX_ALPHA = 0.4
+LABEL_LIFT_M = 0.5  # the label floats this far above the box top
+LINE_THICKNESS_PX = 2.0
+
+
+def color(name: str, alpha: float = 1.0) -> fm.Color:
+    r, g, b = CLASS_COLORS[name]  # 0..255, the colours of every other view
+    return fm.Color(r=r / 255, g=g / 255, b=b / 255, a=alpha)
+
+
+def label(name: str, score: float) -> str:
+    return f"{name} {score:.2f}"
+
+
+def scene_update(boxes: Boxes3D, time_ns: int, frame_id: str) -> fm.SceneUpdate:
+    """All boxes (M, 9) of one sweep in ``frame_id``, replacing the previous sweep's (deletion of all first).
+
+    Entity ids are the box's rank in the sweep (``det-<i>``): the detector does not track objects over time.
+    """
+    stamp = timestamp(time_ns)
+    entities = []
+    for i, (row, label_index, score) in enumerate(zip(boxes.boxes, boxes.labels, boxes.scores)):
+        name = DETECTION_CLASSES[label_index]
+        x, y, z, length, width, height, yaw = (float(v) for v in row[:7])
+        entities.append(fm.SceneEntity(
+            timestamp=stamp, frame_id=frame_id, id=f"det-{i}", frame_locked=False,
+            metadata=[fm.KeyValuePair(key="class", value=name), fm.KeyValuePair(key="score", value=f"{score:.3f}")],
+            cubes=[fm.CubePrimitive(pose=pose((x, y, z), rotation_to_quaternion(yaw_rotation(yaw))),
+                                    size=fm.Vector3(x=length, y=width, z=height), color=color(name, BOX_ALPHA))],
+            texts=[fm.TextPrimitive(pose=pose((x, y, z + height / 2 + LABEL_LIFT_M), (1.0, 0.0, 0.0, 0.0)),
+                                    billboard=True, font_size=14.0, scale_invariant=True, color=color(name),
+                                    text=label(name, float(score)))]))
+    return fm.SceneUpdate(deletions=[fm.SceneEntityDeletion(timestamp=stamp, type=fm.SceneEntityDeletionType.All)],
+                          entities=entities)
+
+
+def image_annotations(camera: Camera, boxes: Boxes3D, time_ns: int) -> fm.ImageAnnotations:
+    """Wireframes (one LINE_LIST per box) and labels of the boxes (ego frame) visible in ``camera``'s image."""
+    stamp = timestamp(time_ns)
+    pixels, _, visible = project_boxes(camera, boxes.boxes)
+    lines, texts = [], []
+    for corners, label_index, score in zip(pixels[visible], boxes.labels[visible], boxes.scores[visible]):
+        name = DETECTION_CLASSES[label_index]
+        points = [fm.Point2(x=float(corners[i][0]), y=float(corners[i][1])) for edge in BOX_EDGES for i in edge]
+        lines.append(fm.PointsAnnotation(timestamp=stamp, type=fm.PointsAnnotationType.LineList, points=points,
+                                         outline_color=color(name), thickness=LINE_THICKNESS_PX))
+        top_left = corners.min(axis=0)
+        texts.append(fm.TextAnnotation(timestamp=stamp, position=fm.Point2(x=float(top_left[0]), y=float(top_left[1])),
+                                       text=label(name, float(score)), font_size=14.0, text_color=color(name),
+                                       background_color=fm.Color(r=0.0, g=0.0, b=0.0, a=0.6)))
+    return fm.ImageAnnotations(points=lines, texts=texts)

@@ -1,0 +1,133 @@
+"""An MCAP recording with Foxglove protobuf schemas (nuscenes2mcap's layout) as a stream of recorded messages.
+
+Topics are given their role by a ``TopicMap``; a mapped topic with another schema is a configuration error, found
+from the summary before reading when the file has one. Every message is passed on raw (for pass-through); those on
+mapped topics are decoded into sensor events, and a message that fails to decode becomes a ``Fault`` instead.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+from google.protobuf.message import DecodeError
+from mcap.exceptions import McapError
+from mcap.reader import SeekingReader
+from mcap.records import Channel, Message, Metadata, Schema
+from mcap_protobuf.decoder import DecoderFactory
+
+from perception.errors import DataError
+from perception.replay import foxglove_decode as decode
+from perception.replay.events import Fault, RawMessage, Recorded
+from perception.replay.mcap_records import UNREADABLE, McapRecords
+from perception.replay.topics import KEYFRAMES_METADATA, SCENE_METADATA, SCHEMAS, TopicMap
+
+
+class McapSource:
+    """Iterates the recording's messages as ``Recorded``; ``keyframes``, ``metadata()``, ``scene_name`` and
+    ``truncation`` fill in as it is read."""
+
+    def __init__(self, path: str | Path, topics: TopicMap):
+        self.path, self.topics = Path(path), topics
+        self.records = McapRecords(self.path)
+        self.scene_name = self.path.stem
+        self.keyframes: dict[int, str] = {}  # lidar time (ns) → sample token, from the recording's metadata
+        self._metadata: dict[str, dict[str, str]] = {}
+        self.lidar_found = False
+        self.expected_frames = None  # unknown until read
+        self._decoders = DecoderFactory()
+        self._channels: dict[int, Channel] = {}
+        self._schemas: dict[int, Schema] = {}
+        self._decode_fns: dict[int, object] = {}
+        for channel, schema in self._summary_channels():
+            self._check_channel(channel, schema)
+
+    @property
+    def truncation(self):
+        return self.records.truncation
+
+    def _summary_channels(self) -> list[tuple[Channel, Schema | None]]:
+        """The channels listed in the file's summary; none when it has no (readable) summary, e.g. when cut off."""
+        if not self.path.is_file():
+            raise DataError("recording does not exist", self.path)
+        try:
+            with open(self.path, "rb") as file:
+                summary = SeekingReader(file).get_summary()
+        except UNREADABLE:
+            return []
+        if summary is None:
+            return []
+        return [(c, summary.schemas.get(c.schema_id)) for c in summary.channels.values()]
+
+    def _check_channel(self, channel: Channel, schema: Schema | None) -> None:
+        role = self.topics.role_of(channel.topic)
+        if role is None:
+            return
+        expected = SCHEMAS[role[0]]
+        name = schema.name if schema is not None else "(no schema)"
+        if name not in expected or channel.message_encoding != "protobuf":
+            raise DataError(f"topic {channel.topic} holds {name} in {channel.message_encoding or 'no'} encoding; as "
+                            f"the {role[0]} topic it must hold {' or '.join(expected)} in protobuf (map the topics "
+                            f"with --topics YAML)", self.path)
+        self.lidar_found |= role[0] == "lidar"
+
+    def __iter__(self) -> Iterator[Recorded]:
+        for record in self.records:
+            if isinstance(record, Fault):
+                yield Recorded(record.log_time_ns, fault=record)
+            elif isinstance(record, Schema):
+                self._schemas[record.id] = record
+            elif isinstance(record, Channel):
+                self._channels[record.id] = record
+                self._check_channel(record, self._schemas.get(record.schema_id))
+            elif isinstance(record, Metadata):
+                self._read_metadata(record)
+            elif isinstance(record, Message):
+                yield self._recorded(record)
+        if not self.lidar_found:
+            seen = ", ".join(sorted({c.topic for c in self._channels.values()})) or "none"
+            raise DataError(f"no lidar topic '{self.topics.lidar}' in the recording (topics: {seen}); map it with "
+                            f"--topics YAML", self.path)
+
+    def metadata(self) -> dict[str, dict[str, str]]:
+        """The metadata records read so far, by name."""
+        return dict(self._metadata)
+
+    def _read_metadata(self, record: Metadata) -> None:
+        self._metadata[record.name] = dict(record.metadata)
+        if record.name == KEYFRAMES_METADATA:
+            self.keyframes.update({int(time): token for time, token in record.metadata.items()})
+        elif record.name == SCENE_METADATA and record.metadata.get("name"):
+            self.scene_name = record.metadata["name"]
+
+    def _recorded(self, message: Message) -> Recorded:
+        channel = self._channels.get(message.channel_id)
+        if channel is None:
+            return Recorded(message.log_time, fault=Fault("corrupt", f"(channel {message.channel_id})",
+                                                          message.log_time, "message on an undeclared channel"))
+        schema = self._schemas.get(channel.schema_id)
+        recorded = Recorded(message.log_time, raw=RawMessage(channel, schema, message.data))
+        role = self.topics.role_of(channel.topic)
+        if role is None:
+            return recorded
+        try:
+            recorded.events = self._events(role, channel, schema, message)
+        except (DecodeError, McapError, decode.CorruptMessage) as error:
+            reason = f"cannot decode {schema.name}: {error}" if isinstance(error, DecodeError) else str(error)
+            return Recorded(message.log_time, fault=Fault("corrupt", channel.topic, message.log_time, reason))
+        return recorded
+
+    def _events(self, role: tuple[str, str], channel: Channel, schema: Schema, message: Message) -> list:
+        if channel.id not in self._decode_fns:
+            self._decode_fns[channel.id] = self._decoders.decoder_for(channel.message_encoding, schema)
+        decoded = self._decode_fns[channel.id](message.data)
+        kind, camera = role
+        if kind == "lidar":
+            sweep = decode.lidar_sweep(decoded, message.log_time, self.topics.lidar_frame)
+            sweep.sample_token = self.keyframes.get(sweep.time_ns, "")
+            return [sweep]
+        if kind == "transforms":
+            return decode.transforms(decoded, message.log_time)
+        frame = self.topics.camera(camera).frame
+        if kind == "image":
+            return [decode.camera_image(decoded, message.log_time, camera, frame, channel.topic)]
+        return [decode.camera_info(decoded, message.log_time, camera, frame)]
