@@ -169,6 +169,7 @@ def run_demo(args) -> None:
     from perception.eval.evaluate import evaluate
     from perception.eval.results import results_to_boxes, write_results
     from perception.train.checkpoint import load_detector
+    from perception.viz.cli import DEFAULT_MIN_SCORE
     from perception.viz.fused import fused_frame
     from perception.viz.images import VideoFile, write_image
 
@@ -179,22 +180,22 @@ def run_demo(args) -> None:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model, config = load_detector(args.weights, device)
     dataset = NuScenesDataset(args.data, version, num_sweeps=config.lidar.num_sweeps)
-    scene = dataset.scene_names()[0]
-    tokens = dataset.sample_tokens(scene)
-    results = detect_split(model, config, dataset, tokens, device)
+    scenes = {scene: dataset.sample_tokens(scene) for scene in dataset.scene_names()}
+    results = detect_split(model, config, dataset, [t for tokens in scenes.values() for t in tokens], device)
     write_results(args.out / "results.json", results, use_camera=True, use_lidar=True)
     metrics = evaluate(args.data, version, "synth_all", args.out / "results.json", args.out / "eval")
-    video_path = args.out / f"{scene}.mp4"
-    with VideoFile(video_path, fps=2) as video:
-        for i, token in enumerate(tokens):
-            frame = dataset.frame(token)
-            image = fused_frame(frame, results_to_boxes(results[token], frame.global_from_ego))
-            write_image(args.out / "frames" / f"{scene}_{i:03d}.jpg", image)
-            video.write(image)
-    print(f"{scene}: {len(tokens)} keyframes, mAP {metrics['mAP']:.3f}, NDS {metrics['NDS']:.3f} "
-          f"(frames: GT thin, detections thick, class colours)")
+    for scene, tokens in scenes.items():
+        with VideoFile(args.out / f"{scene}.mp4", fps=2) as video:
+            for i, token in enumerate(tokens):
+                frame = dataset.frame(token)
+                detections = results_to_boxes(results[token], frame.global_from_ego)
+                image = fused_frame(frame, detections.select(detections.scores >= DEFAULT_MIN_SCORE))
+                write_image(args.out / "frames" / f"{scene}_{i:03d}.jpg", image)
+                video.write(image)
+    print(f"{len(scenes)} scene(s), {len(results)} keyframes: mAP {metrics['mAP']:.3f}, NDS {metrics['NDS']:.3f} "
+          f"(frames: GT thin, detections with score >= {DEFAULT_MIN_SCORE} thick, class colours)")
     print(f"results {args.out / 'results.json'}, report {args.out / 'eval' / 'summary.md'}, "
-          f"frames {args.out / 'frames'}, video {video_path}")
+          f"frames {args.out / 'frames'}, videos {args.out}/<scene>.mp4")
 
 
 def run_export(args) -> None:

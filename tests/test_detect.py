@@ -43,3 +43,12 @@ def test_eval_checkpoint_per_modality(synth_root, tmp_path):
         assert json.loads((out / modality / "results.json").read_text())["meta"]["use_lidar"] == (modality != "camera")
     table = (out / "modalities.md").read_text()
     assert all(name in table for name in ("fused", "lidar", "camera"))
+
+
+def test_demo_main_job_with_shipped_weights(synth_root, tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--data", str(synth_root), "--out", str(out)]) == 0
+    assert json.loads((out / "eval" / "metrics.json").read_text())["num_samples"] == 6
+    assert len(list((out / "frames").glob("*.jpg"))) == 6
+    assert (out / "synth-0007-0000.mp4").stat().st_size > 10_000
+    assert "mAP" in capsys.readouterr().out
