@@ -19,11 +19,11 @@ def build_parser() -> argparse.ArgumentParser:
                                      description="Camera + lidar BEV-fusion perception for driving data.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = commands.add_parser("demo", help="detect on the default synthetic drive with the shipped weights, score "
-                                            "it and render it")
+    demo = commands.add_parser("demo", help="replay the default synthetic drive through the shipped demo weights, "
+                                            "score it and render it")
     demo.add_argument("--data", type=Path, default=DEFAULT_DATA, help="where the default drive lives")
     demo.add_argument("--weights", type=Path, default=DEMO_WEIGHTS, help="detector checkpoint")
-    demo.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where results, report, frames and video go")
+    demo.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where the MCAPs, results, report and videos go")
     demo.set_defaults(run=run_demo)
 
     data = commands.add_parser("data", help="datasets: synthetic drives, sanity renders")
@@ -160,18 +160,17 @@ def run_check(args) -> None:
 
 
 def run_demo(args) -> None:
-    """Generate (once) the default drive, run the shipped demo detector on it, score it, render it."""
+    """Generate (once) the default drive, replay it through the shipped demo detector, score it."""
     import torch
 
     from perception.data.nuscenes import NuScenesDataset
     from perception.data.synth.dataset import SynthOptions, generate_dataset
-    from perception.detect import detect_split
     from perception.eval.evaluate import evaluate
-    from perception.eval.results import results_to_boxes, write_results
+    from perception.eval.results import read_results, write_results
+    from perception.replay.nuscenes_source import NuScenesSource
+    from perception.replay.pipeline import ReplaySettings, replay
+    from perception.replay.topics import TopicMap
     from perception.train.checkpoint import load_detector
-    from perception.viz.cli import DEFAULT_MIN_SCORE
-    from perception.viz.fused import fused_frame
-    from perception.viz.images import VideoFile, write_image
 
     version = "v1.0-synth"
     if not (args.data / version / "splits.json").exists():
@@ -179,23 +178,22 @@ def run_demo(args) -> None:
         generate_dataset(SynthOptions(out=args.data, scenes=1, frames=DEMO_FRAMES, seed=DEMO_SEED, val_scenes=1))
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model, config = load_detector(args.weights, device)
-    dataset = NuScenesDataset(args.data, version, num_sweeps=config.lidar.num_sweeps)
-    scenes = {scene: dataset.sample_tokens(scene) for scene in dataset.scene_names()}
-    results = detect_split(model, config, dataset, [t for tokens in scenes.values() for t in tokens], device)
+    dataset = NuScenesDataset(args.data, version)
+    results = {}
+    for scene in dataset.scene_names():
+        source = NuScenesSource(dataset, scene, TopicMap(), keyframes_only=True, num_sweeps=config.lidar.num_sweeps)
+        summary = replay(source, TopicMap(), model, config, device, args.out / scene,
+                         ReplaySettings(keyframes_only=True, video=True))
+        results |= read_results(args.out / scene / "results.json")["results"]
+        latency = summary["latency_ms"]["total"]
+        print(f"{scene}: {summary['frames']['detected']} keyframes replayed at {summary['throughput_fps']:.2f} fps "
+              f"(p50 {latency['p50']:.0f} ms, p95 {latency['p95']:.0f} ms on {device}) -> {args.out / scene}")
     write_results(args.out / "results.json", results, use_camera=True, use_lidar=True)
     metrics = evaluate(args.data, version, "synth_all", args.out / "results.json", args.out / "eval")
-    for scene, tokens in scenes.items():
-        with VideoFile(args.out / f"{scene}.mp4", fps=2) as video:
-            for i, token in enumerate(tokens):
-                frame = dataset.frame(token)
-                detections = results_to_boxes(results[token], frame.global_from_ego)
-                image = fused_frame(frame, detections.select(detections.scores >= DEFAULT_MIN_SCORE))
-                write_image(args.out / "frames" / f"{scene}_{i:03d}.jpg", image)
-                video.write(image)
-    print(f"{len(scenes)} scene(s), {len(results)} keyframes: mAP {metrics['mAP']:.3f}, NDS {metrics['NDS']:.3f} "
-          f"(frames: GT thin, detections with score >= {DEFAULT_MIN_SCORE} thick, class colours)")
-    print(f"results {args.out / 'results.json'}, report {args.out / 'eval' / 'summary.md'}, "
-          f"frames {args.out / 'frames'}, videos {args.out}/<scene>.mp4")
+    print(f"mAP {metrics['mAP']:.3f}, NDS {metrics['NDS']:.3f} over {len(results)} keyframes; "
+          f"report {args.out / 'eval' / 'summary.md'}")
+    print(f"per scene in {args.out}/<scene>/: detections.mcap (open in Foxglove), replay.mp4, results.json, "
+          f"summary.json")
 
 
 def run_export(args) -> None:

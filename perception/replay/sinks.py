@@ -5,7 +5,6 @@ that fails leaves no partial file behind.
 """
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -19,12 +18,12 @@ from perception.replay.foxglove_detections import image_annotations, scene_updat
 from perception.replay.jobs import Job
 from perception.replay.mcap_output import McapOutput
 from perception.replay.topics import TopicMap
-from perception.viz.camera_view import camera_ring, draw_boxes
+from perception.viz.cli import DEFAULT_MIN_SCORE
+from perception.viz.fused import fused_frame
 from perception.viz.images import VideoFile
 
 VIDEO_WIDTH = 480  # per camera tile
 VIDEO_FPS_RANGE = (1.0, 30.0)
-BOX_COLOR = (255, 60, 60)
 
 
 class Sink:
@@ -90,7 +89,7 @@ class ResultsSink(Sink):
 
 
 class VideoSink(Sink):
-    """The camera ring with the detections drawn, one video frame per detected frame that has images.
+    """The fused view (camera ring + BEV) with confident detections, one video frame per detected frame with images.
 
     The frame rate is the recording's (from the first two frames' times); every image keeps the first one's size
     (a frame missing a camera is resized to it).
@@ -104,10 +103,7 @@ class VideoSink(Sink):
     def detections(self, job: Job, boxes: Boxes3D) -> None:
         if not job.frame.images:
             return
-        frame = job.frame
-        annotated = {name: draw_boxes(image.copy(), frame.rig.cameras[name], boxes, color=BOX_COLOR)
-                     for name, image in frame.images.items()}
-        image = camera_ring(replace(frame, images=annotated, boxes=None), with_points=False, width=VIDEO_WIDTH)
+        image = fused_frame(job.frame, boxes.select(boxes.scores >= DEFAULT_MIN_SCORE), tile_width=VIDEO_WIDTH)
         if self.first is None:
             self.first = (job.time_ns, image)
             return
