@@ -17,10 +17,10 @@ from nuscenes.utils.splits import create_splits_scenes, get_scenes_of_custom_spl
 
 from calib import Rig
 from calib.nuscenes import camera_from_nuscenes, lidar_from_nuscenes, pose_from_record
-from calib.se3 import invert, transform_points, yaw_of
+from calib.se3 import invert, yaw_of
 from perception.boxes import Boxes3D
 from perception.data.classes import CLASS_INDEX, detection_class_of
-from perception.data.frame import Frame
+from perception.data.frame import Frame, camera_at_lidar_time, sweep_points
 from perception.data.sensor_files import read_image, read_lidar_bin
 from perception.errors import DataError
 
@@ -110,8 +110,7 @@ class NuScenesDataset:
                 continue
             camera = camera_from_nuscenes(channel, self.nusc.get("calibrated_sensor", sd["calibrated_sensor_token"]),
                                           sd["width"], sd["height"])
-            ego_from_ego_at_camera = invert(global_from_ego) @ self.global_from_ego(sd)
-            cameras[channel] = camera.with_pose(ego_from_ego_at_camera @ camera.ego_from_camera)
+            cameras[channel] = camera_at_lidar_time(camera, invert(global_from_ego), self.global_from_ego(sd))
             camera_times[channel] = sd["timestamp"] * US
             if load_images:
                 images[channel] = read_image(self.dataroot / sd["filename"])
@@ -136,11 +135,7 @@ class NuScenesDataset:
             ego_from_lidar = pose_from_record(self.nusc.get("calibrated_sensor", sd["calibrated_sensor_token"]),
                                               "calibrated_sensor")
             key_from_lidar = ego_from_global @ self.global_from_ego(sd) @ ego_from_lidar
-            points = np.empty((len(raw), 5), dtype=np.float32)
-            points[:, :3] = transform_points(key_from_lidar, raw[:, :3].astype(np.float64))
-            points[:, 3] = raw[:, 3]
-            points[:, 4] = (keyframe_sd["timestamp"] - sd["timestamp"]) * US
-            clouds.append(points)
+            clouds.append(sweep_points(raw, key_from_lidar, (keyframe_sd["timestamp"] - sd["timestamp"]) * US))
             if not sd["prev"]:
                 break
             sd = self.nusc.get("sample_data", sd["prev"])

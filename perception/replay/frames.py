@@ -1,6 +1,6 @@
 """A synced sweep as the detector's ``Frame``: points and cameras in the ego frame at the sweep's time.
 
-The geometry is the nuScenes loader's (``NuScenesDataset.frame`` / ``accumulate_sweeps``), taken here from the
+The geometry is the nuScenes loader's (``sweep_points``, ``camera_at_lidar_time``), with poses taken here from the
 recording's transforms instead of the tables, with the same operations in the same order so both give the same
 numbers for the same data.
 """
@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from calib import Camera, CalibrationError, Lidar, Rig
-from calib.se3 import invert, transform_points
-from perception.data.frame import Frame
+from calib.se3 import invert
+from perception.data.frame import Frame, camera_at_lidar_time, sweep_points
 from perception.replay.events import NS, Fault, LidarSweep
 from perception.replay.sync import SyncedSweep
 from perception.replay.transforms import TransformBuffer
@@ -33,11 +33,7 @@ def accumulate_points(sweeps: list[LidarSweep], transforms: TransformBuffer, key
         if world_from_ego is None or ego_from_lidar is None:
             continue
         key_from_lidar = ego_from_world @ world_from_ego @ ego_from_lidar
-        points = np.empty((len(sweep.points), 5), dtype=np.float32)
-        points[:, :3] = transform_points(key_from_lidar, sweep.points[:, :3].astype(np.float64))
-        points[:, 3] = sweep.points[:, 3]
-        points[:, 4] = (key_time_ns - sweep.time_ns) / NS
-        clouds.append(points)
+        clouds.append(sweep_points(sweep.points, key_from_lidar, (key_time_ns - sweep.time_ns) / NS))
     return np.concatenate(clouds) if clouds else np.zeros((0, 5), np.float32)
 
 
@@ -67,8 +63,7 @@ def build_frame(synced: SyncedSweep, transforms: TransformBuffer, scene_name: st
             synced.faults.append(Fault("corrupt", name, info.time_ns, f"unusable calibration: {error}"))
             synced.missing.append(name)
             continue
-        # Camera → ego at the camera's time → world → ego at the sweep's time (DESIGN.md: ego motion).
-        cameras[name] = camera.with_pose(ego_from_world @ world_from_ego_at_camera @ camera.ego_from_camera)
+        cameras[name] = camera_at_lidar_time(camera, ego_from_world, world_from_ego_at_camera)
         images[name], times[name] = rgb, image.time_ns / NS
     points = accumulate_points([sweep, *synced.past], transforms, sweep.time_ns, ego_from_world)
     return Frame(token=sweep.sample_token or str(sweep.time_ns), timestamp=sweep.time_ns / NS, points=points,
