@@ -26,13 +26,12 @@ class CameraConfig:
 
 @dataclass(frozen=True)
 class LidarConfig:
-    """Lidar branch: dynamic voxelization, pillar (or sparse voxel) encoder, scatter to BEV."""
+    """Lidar branch: dynamic voxelization into pillars, pillar feature net, scatter to BEV."""
 
     enabled: bool
     num_sweeps: int                 # past sweeps accumulated with the keyframe
-    encoder: Literal["pillars", "spconv"]
+    encoder: Literal["pillars"]     # a sparse 3D encoder (spconv) is planned as an optional extra
     grid: BEVGrid                # the pillar grid
-    voxel_z: float                  # voxel height for the sparse encoder (pillars span the z range)
     pillar_channels: tuple[int, ...]
     bev_channels: int
 

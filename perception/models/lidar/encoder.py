@@ -14,8 +14,6 @@ class LidarBEVEncoder(nn.Module):
 
     def __init__(self, config: LidarConfig):
         super().__init__()
-        if config.encoder != "pillars":
-            raise ValueError(f"lidar encoder '{config.encoder}' is not available; use 'pillars'")
         self.pillars = PillarFeatureNet(config.grid, in_features=5, channels=config.pillar_channels)
         self.out_channels = self.pillars.out_channels
 
