@@ -31,6 +31,8 @@ class BEVPoolGeometry:
     cell_index: (P,) long, flat index into the output cells laid out (B, ny, nx); non-decreasing.
     starts, lengths, interval_cell: (K,) long, the K runs of equal ``cell_index``: points
         ``starts[k] : starts[k] + lengths[k]`` all land in cell ``interval_cell[k]``.
+    context_order: (P,) long, the points ordered by ``context_index``; context_starts, context_lengths,
+        context_pixel: (R,) long, its runs of equal context pixel (what the GPU backward to the context walks).
     depth_shape: (B, N, D, H, W) the geometry was computed for; grid_shape: (ny, nx).
     """
 
@@ -40,6 +42,10 @@ class BEVPoolGeometry:
     starts: Tensor
     lengths: Tensor
     interval_cell: Tensor
+    context_order: Tensor
+    context_starts: Tensor
+    context_lengths: Tensor
+    context_pixel: Tensor
     depth_shape: tuple[int, int, int, int, int]
     grid_shape: tuple[int, int]
 
@@ -75,8 +81,12 @@ def compute_bev_pool_geometry(frustum_xyz: Tensor, grid: BEVGrid) -> BEVPoolGeom
     cell_index, order = torch.sort(cell_index, stable=True)
     interval_cell, lengths = torch.unique_consecutive(cell_index, return_counts=True)
     starts = torch.cumsum(lengths, 0) - lengths
-    return BEVPoolGeometry(depth_index[order], context_index[order], cell_index, starts, lengths, interval_cell,
-                           (B, N, D, H, W), (ny, nx))
+    context_index = context_index[order]
+    context_sorted, context_order = torch.sort(context_index, stable=True)
+    context_pixel, context_lengths = torch.unique_consecutive(context_sorted, return_counts=True)
+    context_starts = torch.cumsum(context_lengths, 0) - context_lengths
+    return BEVPoolGeometry(depth_index[order], context_index, cell_index, starts, lengths, interval_cell,
+                           context_order, context_starts, context_lengths, context_pixel, (B, N, D, H, W), (ny, nx))
 
 
 def calibration_key(calibration: Sequence[Tensor], grid: BEVGrid) -> str:
@@ -168,13 +178,13 @@ class _BEVPoolTorch(torch.autograd.Function):
 
 
 def bev_pool(depth: Tensor, context: Tensor, geometry: BEVPoolGeometry,
-             chunk_elements: int = CHUNK_ELEMENTS) -> Tensor:
+             chunk_elements: int = CHUNK_ELEMENTS, implementation: str = "auto") -> Tensor:
     """Splat depth-weighted context features onto the BEV grid.
 
     depth: (B, N, D, H, W) depth distribution per pixel; context: (B, N, C, H, W) features per pixel.
     Returns (B, C, ny, nx) in the promoted input dtype; sums are accumulated in at least float32.
-    Differentiable in depth and context. ``chunk_elements`` bounds the size of the (points, C) product blocks.
-    This is the single entry point: a GPU kernel can be dispatched here without changing callers.
+    Differentiable in depth and context. ``implementation``: "auto" (the Triton kernels for CUDA tensors, torch
+    elsewhere), "triton" or "torch". ``chunk_elements`` bounds the (points, C) product blocks of the torch version.
     """
     if tuple(depth.shape) != geometry.depth_shape:
         raise ValueError(f"depth has shape {tuple(depth.shape)}, the geometry expects {geometry.depth_shape}")
@@ -185,6 +195,15 @@ def bev_pool(depth: Tensor, context: Tensor, geometry: BEVPoolGeometry,
     channels = context.shape[2]
     depth_flat = depth.reshape(-1)
     context_flat = context.permute(0, 1, 3, 4, 2).reshape(-1, channels)  # (B·N·H·W, C): one row per pixel
-    cells = _BEVPoolTorch.apply(depth_flat, context_flat, geometry, B * ny * nx, chunk_elements)
+    if implementation == "auto":
+        implementation = "triton" if depth.is_cuda else "torch"
+    if implementation == "triton":
+        from perception.ops.bev_pool_triton import BEVPoolTriton
+
+        cells = BEVPoolTriton.apply(depth_flat, context_flat, geometry, B * ny * nx)
+    elif implementation == "torch":
+        cells = _BEVPoolTorch.apply(depth_flat, context_flat, geometry, B * ny * nx, chunk_elements)
+    else:
+        raise ValueError(f"implementation must be 'auto', 'triton' or 'torch', got {implementation!r}")
     out_dtype = torch.promote_types(depth.dtype, context.dtype)
     return cells.view(B, ny, nx, channels).permute(0, 3, 1, 2).contiguous().to(out_dtype)
