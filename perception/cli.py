@@ -79,6 +79,17 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     train.set_defaults(run=run_train)
 
+    bench = commands.add_parser("bench", help="latency per stage, FPS, peak memory, kernel micro-benchmarks")
+    bench.add_argument("config", type=Path, help="model YAML, e.g. configs/nuscenes_fusion_r50.yaml")
+    bench.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    bench.add_argument("--frames", type=int, default=100, help="timed runs after warm-up (percentiles over them)")
+    bench.add_argument("--warmup", type=int, default=10)
+    bench.add_argument("--points", type=int, default=300_000, help="lidar points per frame (10 sweeps ≈ 300k)")
+    bench.add_argument("--amp", action="store_true", help="bf16 autocast")
+    bench.add_argument("--no-kernels", action="store_true", help="skip the BEV pooling and voxelization kernels")
+    bench.add_argument("--out", type=Path, default=Path("outputs/bench"), help="bench.json and bench.md go here")
+    bench.set_defaults(run=run_bench)
+
     export = commands.add_parser("export", help="write the model-only weights of a training checkpoint")
     export.add_argument("checkpoint", type=Path, help="checkpoint .json or run folder")
     export.add_argument("--out", type=Path, required=True, help="output path without extension, e.g. weights/demo")
@@ -194,6 +205,20 @@ def run_demo(args) -> None:
           f"report {args.out / 'eval' / 'summary.md'}")
     print(f"per scene in {args.out}/<scene>/: detections.mcap (open in Foxglove), replay.mp4, results.json, "
           f"summary.json")
+
+
+def run_bench(args) -> None:
+    import torch
+
+    from perception.bench import report_markdown, run_benchmarks, write_report
+    from perception.models.config import load_config
+
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    report = run_benchmarks(load_config(args.config), args.config.name, device, args.frames, args.warmup,
+                            args.points, args.amp, not args.no_kernels)
+    write_report(report, args.out)
+    print(report_markdown(report))
+    print(f"written: {args.out / 'bench.json'}, {args.out / 'bench.md'}")
 
 
 def run_export(args) -> None:
