@@ -4,13 +4,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
-from perception.boxes import Boxes3D
-from perception.data.classes import CLASS_INDEX
-from perception.data.frame import Frame
 from calib.atomic import atomic_write_bytes
+from perception.boxes import Boxes3D
+from perception.data.classes import (ATTRIBUTE_GROUP, CLASS_INDEX, DETECTION_CLASSES,
+                                     MOVING_AND_STILL_ATTRIBUTE)
+from perception.data.frame import Frame
 from perception.data.preprocess import collate, frame_to_sample
 from perception.models.config import DetectorConfig
 from perception.models.detector import FusionDetector
@@ -18,6 +20,19 @@ from perception.models.detector import FusionDetector
 
 MODALITIES = {"fused": (True, True), "lidar": (False, True), "camera": (True, False)}
 """Which inputs (cameras, points) each evaluation modality feeds the same fused model."""
+
+MOVING_SPEED_M_S = 0.3
+"""Above this predicted speed a detection gets its class's moving attribute (the head does not predict attributes)."""
+
+
+def attributes_from_motion(boxes: np.ndarray, labels: np.ndarray) -> list[str]:
+    """nuScenes attribute per box (M, 9) from its predicted speed; '' for cones and barriers."""
+    speeds = np.hypot(boxes[:, 7], boxes[:, 8])
+    attributes = []
+    for speed, label in zip(speeds, labels):
+        group = ATTRIBUTE_GROUP[DETECTION_CLASSES[label]]
+        attributes.append(MOVING_AND_STILL_ATTRIBUTE[group][0 if speed > MOVING_SPEED_M_S else 1] if group else "")
+    return attributes
 
 
 def detect_frame(model: FusionDetector, config: DetectorConfig, frame: Frame, device,
@@ -30,13 +45,13 @@ def detect_frame(model: FusionDetector, config: DetectorConfig, frame: Frame, de
     batch, _, _ = collate([sample])
     detections = model.predict(batch.to(device))[0]
     to_dataset = torch.tensor([CLASS_INDEX[name] for name in config.classes])
-    return Boxes3D(detections.boxes.double().cpu().numpy(), to_dataset[detections.labels.cpu()].numpy(),
-                   scores=detections.scores.float().cpu().numpy())
+    boxes, labels = detections.boxes.double().cpu().numpy(), to_dataset[detections.labels.cpu()].numpy()
+    return Boxes3D(boxes, labels, scores=detections.scores.float().cpu().numpy(),
+                   attributes=attributes_from_motion(boxes, labels))
 
 
 def write_detections(out: Path, frame: Frame, detections: Boxes3D, classes) -> None:
     """``detections.json`` (ego-frame boxes) and ``detections.jpg`` (camera ring with GT and predicted boxes)."""
-    from perception.data.classes import DETECTION_CLASSES
     from perception.viz.camera_view import camera_ring, draw_boxes
     from perception.viz.images import write_image
 

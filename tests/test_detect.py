@@ -53,3 +53,15 @@ def test_demo_main_job_with_shipped_weights(synth_root, tmp_path, capsys):
         assert {p.name for p in (out / scene).iterdir()} == {"detections.mcap", "replay.mp4", "results.json",
                                                              "summary.json"}
     assert "mAP" in capsys.readouterr().out
+
+
+def test_attributes_follow_predicted_motion():
+    import numpy as np
+
+    from perception.data.classes import CLASS_INDEX
+    from perception.detect import attributes_from_motion
+
+    boxes = np.zeros((4, 9))
+    boxes[[0, 2], 7] = 2.0  # moving along x
+    labels = np.array([CLASS_INDEX[c] for c in ("car", "car", "bicycle", "barrier")])
+    assert attributes_from_motion(boxes, labels) == ["vehicle.moving", "vehicle.parked", "cycle.with_rider", ""]

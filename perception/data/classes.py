@@ -26,3 +26,13 @@ CLASS_CATEGORY = {
 def detection_class_of(category: str) -> str | None:
     """The detection class of a nuScenes category name, or None for categories outside the 10 classes."""
     return category_to_detection_name(category)
+
+ATTRIBUTE_GROUP: dict[str, str | None] = {
+    "car": "vehicle", "truck": "vehicle", "bus": "vehicle", "trailer": "vehicle", "construction_vehicle": "vehicle",
+    "pedestrian": "pedestrian", "motorcycle": "cycle", "bicycle": "cycle", "traffic_cone": None, "barrier": None}
+"""The attribute family (prefix of its nuScenes attribute names) of each class; cones and barriers have none."""
+
+MOVING_AND_STILL_ATTRIBUTE = {"vehicle": ("vehicle.moving", "vehicle.parked"),
+                              "pedestrian": ("pedestrian.moving", "pedestrian.standing"),
+                              "cycle": ("cycle.with_rider", "cycle.without_rider")}
+"""Per attribute family: the attribute of a moving object and of a still one."""

@@ -14,8 +14,9 @@ import numpy as np
 
 from calib.se3 import invert, quaternion_to_rotation, rotation_to_quaternion, yaw_of, yaw_rotation
 from perception.boxes import Boxes3D
-from perception.data.classes import ATTRIBUTES, CLASS_INDEX, DETECTION_CLASSES
 from calib.atomic import atomic_write_bytes
+from perception.data.classes import (ATTRIBUTE_GROUP, ATTRIBUTES, CLASS_INDEX, DETECTION_CLASSES,
+                                     MOVING_AND_STILL_ATTRIBUTE)
 from perception.errors import DataError
 
 MAX_BOXES_PER_SAMPLE = 500  # the devkit's limit (detection_cvpr_2019)
@@ -25,17 +26,13 @@ ENTRY_KEYS = ("sample_token", "translation", "size", "rotation", "velocity", "de
 VECTOR_LENGTHS = {"translation": 3, "size": 3, "rotation": 4, "velocity": 2}
 MAX_LISTED_PROBLEMS = 5
 
-_ATTRIBUTE_GROUP = {"car": "vehicle", "truck": "vehicle", "bus": "vehicle", "trailer": "vehicle",
-                    "construction_vehicle": "vehicle", "pedestrian": "pedestrian", "motorcycle": "cycle",
-                    "bicycle": "cycle", "traffic_cone": None, "barrier": None}
 VALID_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     name: tuple(a for a in ATTRIBUTES if a.split(".")[0] == group) if group else ("",)
-    for name, group in _ATTRIBUTE_GROUP.items()}
+    for name, group in ATTRIBUTE_GROUP.items()}
 """Attributes a box of each class may carry; cones and barriers carry none ('')."""
 
 DEFAULT_ATTRIBUTE: dict[str, str] = {
-    name: {"vehicle": "vehicle.parked", "pedestrian": "pedestrian.standing", "cycle": "cycle.without_rider",
-           None: ""}[group] for name, group in _ATTRIBUTE_GROUP.items()}
+    name: MOVING_AND_STILL_ATTRIBUTE[group][1] if group else "" for name, group in ATTRIBUTE_GROUP.items()}
 """The attribute written for a box that has none: the static state of its class (results need one per class)."""
 
 
