@@ -117,4 +117,4 @@ class Lidar:
     ego_from_lidar: np.ndarray
 
     def __post_init__(self):
-        object.__setattr__(self, "ego_from_lidar", check_pose(self.ego_from_lidar, f"lidar.ego_from_lidar"))
+        object.__setattr__(self, "ego_from_lidar", check_pose(self.ego_from_lidar, "lidar.ego_from_lidar"))

@@ -135,7 +135,7 @@ def run_detect(args) -> None:
         raise SystemExit(f"error: scene {scene} has {len(tokens)} keyframes; --index {args.index} is out of range")
     frame = dataset.frame(tokens[args.index])
     detections = detect_frame(model, config, frame, device)
-    write_detections(args.out, frame, detections, config.classes)
+    write_detections(args.out, frame, detections)
     print(f"{scene} keyframe {args.index}: {len(detections)} boxes -> {args.out}")
 
 

@@ -50,9 +50,9 @@ def detect_frame(model: FusionDetector, config: DetectorConfig, frame: Frame, de
                    attributes=attributes_from_motion(boxes, labels))
 
 
-def write_detections(out: Path, frame: Frame, detections: Boxes3D, classes) -> None:
+def write_detections(out: Path, frame: Frame, detections: Boxes3D) -> None:
     """``detections.json`` (ego-frame boxes) and ``detections.jpg`` (camera ring with GT and predicted boxes)."""
-    from perception.viz.camera_view import camera_ring, draw_boxes
+    from perception.viz.camera_view import camera_ring
     from perception.viz.images import write_image
 
     records = [{"box": [round(float(v), 4) for v in box], "score": round(float(score), 4),
@@ -62,10 +62,7 @@ def write_detections(out: Path, frame: Frame, detections: Boxes3D, classes) -> N
                                                             "box_layout": "x y z l w h yaw vx vy",
                                                             "detections": records}, indent=1).encode())
     if frame.images:
-        shown = Frame(frame.token, frame.timestamp, frame.points, {
-            name: draw_boxes(image.copy(), frame.rig.cameras[name], detections, color=(255, 60, 60))
-            for name, image in frame.images.items()}, frame.rig, frame.global_from_ego, frame.boxes)
-        write_image(out / "detections.jpg", camera_ring(shown, with_points=False))
+        write_image(out / "detections.jpg", camera_ring(frame, with_points=False, predictions=detections))
 
 
 def detect_split(model: FusionDetector, config: DetectorConfig, dataset, sample_tokens: list[str], device,
