@@ -46,12 +46,14 @@ def test_stage_shapes(synth_root):
     model = FusionDetector(config).eval()
     batch, _, _ = synth_batch(synth_root, config)
     assert batch.images.shape == (2, 2, 3, 96, 176)
-    depth, context = model.camera.depth_and_context(batch.images)
-    assert depth.shape == (2, 2, 29, 12, 22) and context.shape == (2, 2, 16, 12, 22)
-    torch.testing.assert_close(depth.sum(dim=2), torch.ones(2, 2, 12, 22))
-    assert model.camera(batch).shape == (2, 16, 128, 128)
+    depth_logits, context = model.camera.depth_and_context(batch.images)
+    assert depth_logits.shape == (2, 2, 29, 12, 22) and context.shape == (2, 2, 16, 12, 22)
+    camera_bev, camera_depth = model.camera(batch)
+    assert camera_bev.shape == (2, 16, 128, 128)
+    torch.testing.assert_close(camera_depth, depth_logits)
+    assert model.camera.depth_targets(batch).shape == (2, 2, 12, 22)
     assert model.lidar(batch).shape == (2, 16, 128, 128)
-    features = model.branch_features(batch)
+    features, _ = model.branch_features(batch)
     assert {k: v.shape for k, v in features.items()} == {"camera": (2, 16, 64, 64), "lidar": (2, 16, 64, 64)}
     fused = model.fuser(features, 2, config.bev.shape)
     assert fused.shape == (2, 32, 64, 64)
@@ -128,7 +130,7 @@ def test_fused_model_overfits_two_frames(synth_root):
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     losses = []
     for _ in range(80):
-        loss = model.loss(model(batch), boxes, labels)["total"]
+        loss = model.loss(model(batch), batch, boxes, labels)["total"]
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

@@ -219,7 +219,7 @@ def test_bev_heat_of_detector_branches(synth_frames):
     frame = synth_frames[0]
     batch, _, _ = collate([frame_to_sample(frame, frame.rig.camera_names, config.camera.image_size, {})])
     with torch.no_grad():
-        heat = branch_heat(model.branch_features(batch))
+        heat = branch_heat(model.branch_features(batch)[0])
     assert set(heat) == {"camera", "lidar"}
     for values in heat.values():
         assert values.shape == config.bev.shape and values.min() >= 0 and values.max() == pytest.approx(1)

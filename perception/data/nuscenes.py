@@ -90,6 +90,12 @@ class NuScenesDataset:
             for token in self.sample_tokens(name):
                 yield self.frame(token, load_images=load_images)
 
+    def camera_channels(self, sample_token: str) -> list[str]:
+        """Camera channels of a keyframe, in the order its ``Frame``'s rig lists them (read from the tables only)."""
+        sample = self.nusc.get("sample", sample_token)
+        return [channel for channel, sd_token in sample["data"].items()
+                if self.nusc.get("sample_data", sd_token)["sensor_modality"] == "camera"]
+
     # --- one frame --------------------------------------------------------------------------------------------------
     def frame(self, sample_token: str, load_images: bool = True) -> Frame:
         """The ``Frame`` of a keyframe: lidar sweeps, cameras, rig with ego-motion-compensated cameras, GT boxes."""

@@ -138,12 +138,21 @@ def collate(samples: list[Sample]) -> tuple[DetectorInput, list[torch.Tensor], l
                           bev_aug=torch.stack([s.bev_aug for s in samples]))
     if with_cameras:
         reference = with_cameras[0]
-        def stacked(attr, blank):  # noqa: E306 - a sample without cameras contributes masked blanks
-            return torch.stack([getattr(s, attr) if s.images is not None else blank(getattr(reference, attr))
-                                for s in samples])
-        batch.images = stacked("images", torch.zeros_like)
-        batch.intrinsics = stacked("intrinsics", lambda x: torch.eye(3).expand_as(x).clone())
-        batch.ego_from_camera = stacked("ego_from_camera", lambda x: torch.eye(4).expand_as(x).clone())
-        batch.image_from_input = stacked("image_from_input", lambda x: torch.eye(3).expand_as(x).clone())
-        batch.camera_valid = stacked("camera_valid", torch.zeros_like)
+        batch.images = stack_camera_field(samples, "images", torch.zeros_like(reference.images))
+        batch.intrinsics = stack_camera_field(samples, "intrinsics", identities(reference.intrinsics))
+        batch.ego_from_camera = stack_camera_field(samples, "ego_from_camera", identities(reference.ego_from_camera))
+        batch.image_from_input = stack_camera_field(samples, "image_from_input",
+                                                    identities(reference.image_from_input))
+        batch.camera_valid = stack_camera_field(samples, "camera_valid", torch.zeros_like(reference.camera_valid))
     return batch, [s.boxes for s in samples], [s.labels for s in samples]
+
+
+def identities(matrices: torch.Tensor) -> torch.Tensor:
+    """Identity matrices shaped like ``matrices`` (N, k, k)."""
+    return torch.eye(matrices.shape[-1]).expand_as(matrices).clone()
+
+
+def stack_camera_field(samples: list[Sample], name: str, blank: torch.Tensor) -> torch.Tensor:
+    """Field ``name`` of every sample stacked (B, N, ...); a sample without cameras contributes ``blank``, which
+    its ``camera_valid`` of all False masks out."""
+    return torch.stack([getattr(s, name) if s.images is not None else blank for s in samples])

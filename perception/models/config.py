@@ -19,6 +19,7 @@ class CameraConfig:
     image_size: tuple[int, int]     # network input (height, width) after resize and crop
     fpn_channels: int
     depth_bins: tuple[float, float, float]  # start, stop (exclusive), step in metres
+    depth_loss_weight: float        # lidar depth supervision of the depth distribution in training (0: none)
     context_channels: int
     grid: BEVGrid                # the camera BEV grid
     bev_channels: int               # channels after the camera BEV downsampling block

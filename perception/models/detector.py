@@ -1,9 +1,12 @@
 """The fusion detector: encoders → fuser → decoder → head. Composition only; each part lives in its module."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
+from perception.models.camera.depth_supervision import depth_loss
 from perception.models.camera.encoder import CameraBEVEncoder
 from perception.models.config import DetectorConfig
 from perception.models.decoder import SECONDDecoder
@@ -15,6 +18,13 @@ from perception.models.heads.targets import build_targets
 from perception.models.inputs import DetectorInput
 from perception.models.lidar.encoder import LidarBEVEncoder
 from perception.ops.grid import BEVGrid
+
+
+@dataclass
+class DetectorOutput(HeadOutput):
+    """The head's maps and, when the camera branch ran, its depth logits (B, N, D, h, w) for depth supervision."""
+
+    depth_logits: torch.Tensor | None = None
 
 
 def to_fused_grid(in_channels: int, out_channels: int, branch: BEVGrid, fused: BEVGrid) -> nn.Sequential:
@@ -49,24 +59,37 @@ class FusionDetector(nn.Module):
         self.register_buffer("code_weights", torch.tensor(config.head.regression_code_weights), persistent=False)
         self.register_buffer("nms_radius", torch.tensor(config.head.nms_radius), persistent=False)
 
-    def branch_features(self, batch: DetectorInput) -> dict[str, torch.Tensor | None]:
-        """BEV maps on the fused grid of the branches that have input (None for an absent sensor)."""
-        features = {}
+    def branch_features(self, batch: DetectorInput) -> tuple[dict[str, torch.Tensor | None], torch.Tensor | None]:
+        """BEV maps on the fused grid of the branches that have input (None for an absent sensor), and the camera
+        branch's depth logits (B, N, D, h, w) when it ran."""
+        features, depth_logits = {}, None
         if self.config.camera.enabled:
-            features["camera"] = self.camera_to_bev(self.camera(batch)) if batch.has_cameras else None
+            features["camera"] = None
+            if batch.has_cameras:
+                camera_bev, depth_logits = self.camera(batch)
+                features["camera"] = self.camera_to_bev(camera_bev)
         if self.config.lidar.enabled:
             features["lidar"] = self.lidar_to_bev(self.lidar(batch)) if len(batch.points) else None
-        return features
+        return features, depth_logits
 
-    def forward(self, batch: DetectorInput) -> HeadOutput:
-        fused = self.fuser(self.branch_features(batch), batch.batch_size, self.config.bev.shape)
-        return self.head(self.decoder(fused))
+    def forward(self, batch: DetectorInput) -> DetectorOutput:
+        features, depth_logits = self.branch_features(batch)
+        head = self.head(self.decoder(self.fuser(features, batch.batch_size, self.config.bev.shape)))
+        return DetectorOutput(head.heatmap, head.regression, depth_logits)
 
-    def loss(self, output: HeadOutput, boxes: list[torch.Tensor], labels: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+    def loss(self, output: DetectorOutput, batch: DetectorInput, boxes: list[torch.Tensor],
+             labels: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Detection losses, plus the weighted lidar depth loss of the camera branch when it ran on a batch with
+        points; ``total`` sums them."""
         targets = build_targets(boxes, labels, self.config.bev, len(self.config.classes),
                                 self.config.head.gaussian_overlap, self.config.head.min_radius)
-        return detection_loss(output, targets, self.code_weights, self.config.head.heatmap_weight,
-                              self.config.head.regression_weight)
+        losses = detection_loss(output, targets, self.code_weights, self.config.head.heatmap_weight,
+                                self.config.head.regression_weight)
+        weight = self.config.camera.depth_loss_weight
+        if weight > 0 and output.depth_logits is not None and len(batch.points):
+            losses["depth"] = depth_loss(output.depth_logits, self.camera.depth_targets(batch))
+            losses["total"] = losses["total"] + weight * losses["depth"]
+        return losses
 
     @torch.no_grad()
     def predict(self, batch: DetectorInput) -> list[Detections]:

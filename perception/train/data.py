@@ -20,8 +20,7 @@ class FrameDataset(Dataset):
         self.config, self.augment = config, augment
         self.dataset = NuScenesDataset(train.dataroot, train.version, num_sweeps=config.lidar.num_sweeps)
         self.tokens = [t for scene in self.dataset.scene_names(split) for t in self.dataset.sample_tokens(scene)]
-        first = self.dataset.frame(self.tokens[0], load_images=False) if self.tokens else None
-        self.camera_names = first.rig.camera_names if first else []
+        self.camera_names = self.dataset.camera_channels(self.tokens[0]) if self.tokens else []
         self.class_index = {CLASS_INDEX[name]: i for i, name in enumerate(config.classes)}
         self.epoch = 0
 
@@ -34,7 +33,7 @@ class FrameDataset(Dataset):
         return frame_to_sample(frame, self.camera_names if self.config.camera.enabled else [],
                                self.config.camera.image_size, self.class_index,
                                self.config.train.augment if self.augment else None, rng,
-                               use_points=self.config.lidar.enabled)
+                               use_points=self.config.lidar.enabled or self.config.camera.depth_loss_weight > 0)
 
 
 class EpochSampler(Sampler[int]):

@@ -79,7 +79,7 @@ class Trainer:
         boxes, labels = [b.to(device) for b in boxes], [lab.to(device) for lab in labels]
         with torch.autocast(device.type, dtype=torch.float16, enabled=self.use_amp):
             output = self.ddp(batch)
-        losses = self.model.loss(output, boxes, labels)
+        losses = self.model.loss(output, batch, boxes, labels)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(losses["total"]).backward()
         self.scaler.unscale_(self.optimizer)

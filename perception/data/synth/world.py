@@ -443,7 +443,7 @@ def transform_mesh(mesh: Mesh, yaw: float, translation) -> Mesh:
 
 @dataclasses.dataclass(frozen=True)
 class MeshPart:
-    """A single-material piece of an actor mesh in the box frame."""
+    """A single-material mesh piece; an actor's parts are in its box frame."""
 
     vertices: np.ndarray  # (V, 3) float32
     triangles: np.ndarray  # (F, 3) uint32
@@ -874,13 +874,9 @@ class Occupancy:
 
 
 @dataclasses.dataclass(frozen=True)
-class StaticGeometry:
-    """A static mesh in the global frame with its material and kind."""
+class StaticGeometry(MeshPart):
+    """A static mesh: a single-material piece in the global frame (not a box frame), and its kind."""
 
-    vertices: np.ndarray  # (V, 3) float32
-    triangles: np.ndarray  # (F, 3) uint32
-    rgb: tuple[float, float, float]
-    reflectivity: float
     kind: str
 
 
