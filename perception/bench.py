@@ -68,16 +68,18 @@ def rig_tensors(input_hw: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, 
 
 
 def random_frame(config: DetectorConfig, device: torch.device, num_points: int, seed: int = 0) -> DetectorInput:
-    """A batch of one frame with the nuScenes rig, random images and ``num_points`` lidar points in range."""
+    """A batch of one frame with the nuScenes rig, random images and ``num_points`` lidar points in range from 10
+    sweeps."""
     generator = torch.Generator().manual_seed(seed)
     intrinsics, ego_from_camera, image_from_input = rig_tensors(config.camera.image_size)
     cameras = intrinsics.shape[1]
     height, width = config.camera.image_size
-    low = torch.tensor([config.bev.x_range[0], config.bev.y_range[0], -2.0, 0.0, 0.0])
+    low = torch.tensor([config.bev.x_range[0], config.bev.y_range[0], -2.0, 0.0])
     span = torch.tensor([config.bev.x_range[1] - config.bev.x_range[0], config.bev.y_range[1] - config.bev.y_range[0],
-                         3.0, 255.0, 0.5])
+                         3.0, 255.0])
+    sweep_age = torch.randint(0, 10, (num_points, 1), generator=generator) * 0.05  # 10 sweeps at 20 Hz
     return DetectorInput(
-        batch_size=1, points=torch.rand(num_points, 5, generator=generator) * span + low,
+        batch_size=1, points=torch.cat([torch.rand(num_points, 4, generator=generator) * span + low, sweep_age], 1),
         point_batch=torch.zeros(num_points, dtype=torch.long), bev_aug=torch.eye(4)[None],
         images=torch.randn(1, cameras, 3, height, width, generator=generator), intrinsics=intrinsics,
         ego_from_camera=ego_from_camera, image_from_input=image_from_input,
@@ -140,6 +142,45 @@ def bench_model(config: DetectorConfig, device: torch.device, frames: int, warmu
     return result
 
 
+def random_boxes(config: DetectorConfig, device: torch.device, count: int = 40, seed: int = 0):
+    """GT boxes (count, 9) of car size spread over the BEV range, with moving and still ones, and their labels."""
+    generator = torch.Generator().manual_seed(seed)
+    half = min(config.bev.x_range[1], config.bev.y_range[1]) * 0.9
+    centres = (torch.rand(count, 2, generator=generator) * 2 - 1) * half
+    boxes = torch.cat([centres, torch.full((count, 1), -1.0), torch.tensor([4.5, 1.9, 1.7]).expand(count, 3),
+                       torch.rand(count, 1, generator=generator) * 6.28 - 3.14,
+                       torch.randn(count, 2, generator=generator) * 3], dim=1)
+    labels = torch.randint(0, len(config.classes), (count,), generator=generator)
+    return [boxes.to(device)], [labels.to(device)]
+
+
+def bench_train_step(config: DetectorConfig, device: torch.device, steps: int, warmup: int, num_points: int) -> dict:
+    """One training step (forward, losses incl. depth supervision, backward, AdamW update) of batch 1, with
+    the trainer's precision: fp16 autocast with loss scaling on GPU when the config asks for AMP."""
+    from perception.train.trainer import optimization_step
+
+    model = FusionDetector(config).to(device).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    use_amp = config.train.amp and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    batch = random_frame(config, device, num_points)
+    boxes, labels = random_boxes(config, device)
+    losses = []
+
+    def step():
+        step_losses, _ = optimization_step(model, model, optimizer, scaler, batch, boxes, labels,
+                                           config.train.grad_clip, use_amp)
+        losses.append(step_losses["total"].item())
+
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    result = {"step_ms": time_ms(step, device, warmup, steps), "amp_fp16": use_amp,
+              "first_loss": round(losses[0], 4), "last_loss": round(losses[-1], 4)}
+    if device.type == "cuda":
+        result["peak_memory_gb"] = round(torch.cuda.max_memory_allocated(device) / 2 ** 30, 3)
+    return result
+
+
 def plain_index_add_pool(depth: torch.Tensor, context: torch.Tensor, geometry) -> torch.Tensor:
     """The common plain-torch baseline: materialise every depth × context product, then ``index_add_``."""
     batch, cameras, channels = context.shape[:3]
@@ -194,9 +235,11 @@ def bench_voxelize(device: torch.device, num_points: int, warmup: int, repeats: 
 
 
 def run_benchmarks(config: DetectorConfig, config_name: str, device: torch.device, frames: int, warmup: int,
-                   num_points: int, amp: bool, kernels: bool) -> dict:
+                   num_points: int, amp: bool, kernels: bool, train_steps: int = 0) -> dict:
     report = {"config": config_name, "device": device_name(device), "torch": torch.__version__,
               "model": bench_model(config, device, frames, warmup, num_points, amp)}
+    if train_steps:
+        report["train_step"] = bench_train_step(config, device, train_steps, min(warmup, train_steps), num_points)
     if kernels:
         report["bev_pool"] = {str(dtype).removeprefix("torch."): bench_bev_pool(device, dtype, warmup, frames)
                               for dtype in ((torch.float32, torch.bfloat16) if device.type == "cuda"
@@ -219,6 +262,12 @@ def report_markdown(report: dict) -> str:
              f"{model['fps']} FPS" + (f", peak memory {model['peak_memory_gb']} GB" if "peak_memory_gb" in model
                                       else ""), "", "| stage | p50 (ms) | p95 (ms) |", "|---|---|---|"]
     lines += [f"| {name} | {v['p50']:.3f} | {v['p95']:.3f} |" for name, v in model["stages_ms"].items()]
+    if "train_step" in report:
+        train = report["train_step"]
+        lines += ["", f"Training step (batch 1, fp16 AMP: {train['amp_fp16']}): p50 {train['step_ms']['p50']:.1f} ms, "
+                      f"p95 {train['step_ms']['p95']:.1f} ms over {train['step_ms']['runs']} steps"
+                      + (f", peak memory {train['peak_memory_gb']} GB" if "peak_memory_gb" in train else "")
+                      + f"; loss {train['first_loss']} → {train['last_loss']} on one repeated random frame"]
     for dtype, pool in report.get("bev_pool", {}).items():
         lines += ["", f"BEV pooling, nuScenes scale ({dtype}, {pool['points_kept']} frustum points kept, "
                       f"geometry computed once: {pool['geometry_ms']['p50']:.2f} ms)", "",

@@ -87,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--points", type=int, default=300_000, help="lidar points per frame (10 sweeps ≈ 300k)")
     bench.add_argument("--amp", action="store_true", help="bf16 autocast")
     bench.add_argument("--no-kernels", action="store_true", help="skip the BEV pooling and voxelization kernels")
+    bench.add_argument("--train-steps", type=int, default=0,
+                       help="also time this many training steps (forward, backward, update; default 0: skip)")
     bench.add_argument("--out", type=Path, default=Path("outputs/bench"), help="bench.json and bench.md go here")
     bench.set_defaults(run=run_bench)
 
@@ -215,7 +217,7 @@ def run_bench(args) -> None:
 
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     report = run_benchmarks(load_config(args.config), args.config.name, device, args.frames, args.warmup,
-                            args.points, args.amp, not args.no_kernels)
+                            args.points, args.amp, not args.no_kernels, args.train_steps)
     write_report(report, args.out)
     print(report_markdown(report))
     print(f"written: {args.out / 'bench.json'}, {args.out / 'bench.md'}")

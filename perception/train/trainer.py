@@ -28,6 +28,25 @@ def make_scheduler(optimizer, config: DetectorConfig, total_steps: int):
     return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total_steps, 1))
 
 
+def optimization_step(forward, model: FusionDetector, optimizer, scaler, batch, boxes, labels, grad_clip: float,
+                      use_amp: bool) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """One forward (fp16 autocast when ``use_amp``), loss, scaled backward, clipping and optimizer update.
+
+    ``forward`` is the model or its DDP wrapper; inputs are on the model's device. Returns the losses and the
+    gradient norm before clipping.
+    """
+    with torch.autocast(batch.points.device.type, dtype=torch.float16, enabled=use_amp):
+        output = forward(batch)
+    losses = model.loss(output, batch, boxes, labels)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(losses["total"]).backward()
+    scaler.unscale_(optimizer)
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+    return losses, grad_norm
+
+
 class Trainer:
     """Owns the model, optimizer, data and checkpoints of one training run in ``out_dir``."""
 
@@ -77,15 +96,8 @@ class Trainer:
         device = self.ctx.device
         batch = batch.to(device)
         boxes, labels = [b.to(device) for b in boxes], [lab.to(device) for lab in labels]
-        with torch.autocast(device.type, dtype=torch.float16, enabled=self.use_amp):
-            output = self.ddp(batch)
-        losses = self.model.loss(output, batch, boxes, labels)
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(losses["total"]).backward()
-        self.scaler.unscale_(self.optimizer)
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.train.grad_clip)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
+        losses, grad_norm = optimization_step(self.ddp, self.model, self.optimizer, self.scaler, batch, boxes, labels,
+                                              self.config.train.grad_clip, self.use_amp)
         self.scheduler.step()
         self.step += 1
         logged = {k: float(average(v.detach())) for k, v in losses.items()}
