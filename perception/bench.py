@@ -21,7 +21,6 @@ from perception.data.preprocess import resize_crop
 from perception.models.camera.lift import depth_bin_centres, frustum_grid, frustum_to_ego
 from perception.models.config import DetectorConfig
 from perception.models.detector import FusionDetector
-from perception.models.heads.decode import decode
 from perception.models.inputs import DetectorInput
 from perception.ops.bev_pool import bev_pool, compute_bev_pool_geometry
 from perception.ops.grid import BEVGrid
@@ -129,9 +128,7 @@ def bench_model(config: DetectorConfig, device: torch.device, frames: int, warmu
     total = time_ms(run, device, 0, frames)
     with torch.no_grad(), autocast:
         output = model(batch)
-    head = config.head
-    decode_ms = time_ms(lambda: decode(output, config.bev, head.score_threshold, head.pre_nms_top_k,
-                                       head.max_detections, model.nms_radius), device, warmup, frames)
+    decode_ms = time_ms(lambda: model.decode(output), device, warmup, frames)
     result = {"end_to_end_ms": total, "fps": round(1e3 / total["p50"], 2),
               "stages_ms": {name: percentiles(samples) for name, samples in timer.samples.items()}
               | {"decode_and_nms": decode_ms},

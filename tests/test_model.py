@@ -109,13 +109,16 @@ def test_head_targets_decode_round_trip():
                           [-12.7, 8.2, -0.5, 0.7, 0.6, 1.8, -2.9, 0.0, 0.5],
                           [2.1, 20.4, 0.1, 11.0, 2.9, 3.4, 3.1, -6.0, 0.0]])
     labels = torch.tensor([CLASS_INDEX["car"], CLASS_INDEX["pedestrian"], CLASS_INDEX["bus"]])
-    targets = build_targets([boxes], [labels], config.bev, 10, config.head.gaussian_overlap, config.head.min_radius)
+    targets = build_targets([boxes], [labels], config.bev, 10, config.head.gaussian_overlap, config.head.min_radius,
+                            config.head.velocity_unit)
     assert targets.heatmap.max() == 1 and (targets.heatmap == 1).sum() == 3
+    torch.testing.assert_close(targets.regression[0, :, 8:], boxes[:, 7:9] / config.head.velocity_unit)
     # A perfect head: logits of the target heatmap, regression written at the centre cells.
     logits = torch.logit(targets.heatmap.clamp(1e-4, 1 - 1e-4))
     regression = torch.zeros(1, 10, *config.bev.shape)
     regression.view(1, 10, -1)[0, :, targets.cell[0]] = targets.regression[0].T
-    detections = decode(HeadOutput(logits, regression), config.bev, 0.5, 100, 50, torch.ones(10))[0]
+    detections = decode(HeadOutput(logits, regression), config.bev, config.head.velocity_unit, 0.5, 100, 50,
+                        torch.ones(10))[0]
     order = torch.argsort(detections.labels)
     expected = torch.argsort(labels)
     torch.testing.assert_close(detections.boxes[order], boxes[expected], atol=1e-4, rtol=0)

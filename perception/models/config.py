@@ -58,6 +58,7 @@ class HeadConfig:
     heatmap_weight: float
     regression_weight: float
     regression_code_weights: tuple[float, ...]  # offset x2, z, log size x3, sin, cos, velocity x2
+    velocity_unit: float            # m/s per unit of regressed velocity: targets of order 1, like the other channels
     score_threshold: float
     max_detections: int
     pre_nms_top_k: int

@@ -81,10 +81,10 @@ class FusionDetector(nn.Module):
              labels: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         """Detection losses, plus the weighted lidar depth loss of the camera branch when it ran on a batch with
         points; ``total`` sums them."""
-        targets = build_targets(boxes, labels, self.config.bev, len(self.config.classes),
-                                self.config.head.gaussian_overlap, self.config.head.min_radius)
-        losses = detection_loss(output, targets, self.code_weights, self.config.head.heatmap_weight,
-                                self.config.head.regression_weight)
+        head = self.config.head
+        targets = build_targets(boxes, labels, self.config.bev, len(self.config.classes), head.gaussian_overlap,
+                                head.min_radius, head.velocity_unit)
+        losses = detection_loss(output, targets, self.code_weights, head.heatmap_weight, head.regression_weight)
         weight = self.config.camera.depth_loss_weight
         if weight > 0 and output.depth_logits is not None and len(batch.points):
             losses["depth"] = depth_loss(output.depth_logits, self.camera.depth_targets(batch))
@@ -93,6 +93,10 @@ class FusionDetector(nn.Module):
 
     @torch.no_grad()
     def predict(self, batch: DetectorInput) -> list[Detections]:
+        return self.decode(self(batch))
+
+    def decode(self, output: HeadOutput) -> list[Detections]:
+        """Boxes of the head's maps: peaks above the score threshold, top-k, circle NMS (see ``heads.decode``)."""
         head = self.config.head
-        return decode(self(batch), self.config.bev, head.score_threshold, head.pre_nms_top_k, head.max_detections,
-                      self.nms_radius)
+        return decode(output, self.config.bev, head.velocity_unit, head.score_threshold, head.pre_nms_top_k,
+                      head.max_detections, self.nms_radius)

@@ -18,17 +18,19 @@ class Detections:
     labels: torch.Tensor  # (K,) class index
 
 
-def decode_regression(regression: torch.Tensor, ix: torch.Tensor, iy: torch.Tensor, grid: BEVGrid) -> torch.Tensor:
-    """Boxes (K, 9) from regression vectors (K, 10) at cells (ix, iy)."""
+def decode_regression(regression: torch.Tensor, ix: torch.Tensor, iy: torch.Tensor, grid: BEVGrid,
+                      velocity_unit: float) -> torch.Tensor:
+    """Boxes (K, 9) from regression vectors (K, 10) at cells (ix, iy); velocity is regressed in ``velocity_unit``."""
     x = (ix + regression[:, 0]) * grid.cell + grid.x_range[0]
     y = (iy + regression[:, 1]) * grid.cell + grid.y_range[0]
     size = regression[:, 3:6].clamp(max=5.0).exp()
     yaw = torch.atan2(regression[:, 6], regression[:, 7])
-    return torch.stack([x, y, regression[:, 2], *size.unbind(1), yaw, regression[:, 8], regression[:, 9]], dim=1)
+    return torch.stack([x, y, regression[:, 2], *size.unbind(1), yaw,
+                        *(regression[:, 8:10] * velocity_unit).unbind(1)], dim=1)
 
 
-def decode(output: HeadOutput, grid: BEVGrid, score_threshold: float, pre_nms_top_k: int, max_detections: int,
-           nms_radius: torch.Tensor) -> list[Detections]:
+def decode(output: HeadOutput, grid: BEVGrid, velocity_unit: float, score_threshold: float, pre_nms_top_k: int,
+           max_detections: int, nms_radius: torch.Tensor) -> list[Detections]:
     """Per-sample detections; all ops stay on the device of ``output`` (no host round trips per box)."""
     heat = output.heatmap.float().sigmoid()
     # A cell is a candidate only if it is the maximum of its 3×3 neighbourhood in its class (CenterNet peaks).
@@ -42,7 +44,7 @@ def decode(output: HeadOutput, grid: BEVGrid, score_threshold: float, pre_nms_to
         label, cell = index // (ny * nx), index % (ny * nx)
         iy, ix = cell // nx, cell % nx
         regression = output.regression[b].float().reshape(output.regression.shape[1], -1)[:, cell].T
-        boxes = decode_regression(regression, ix, iy, grid)
+        boxes = decode_regression(regression, ix, iy, grid, velocity_unit)
         kept = circle_nms(boxes[:, :2], score, label, nms_radius.to(boxes.device))[:max_detections]
         detections.append(Detections(boxes[kept], score[kept], label[kept]))
     return detections

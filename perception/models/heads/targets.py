@@ -41,19 +41,21 @@ def draw_gaussian(heatmap: torch.Tensor, cx: int, cy: int, radius: int) -> None:
     torch.maximum(heatmap[y0:y1, x0:x1], patch, out=heatmap[y0:y1, x0:x1])
 
 
-def encode_boxes(boxes: torch.Tensor, grid: BEVGrid) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Cell (ix, iy) (M, 2) long, inside (M,) bool and regression (M, 10) of boxes (M, 9) on ``grid``."""
+def encode_boxes(boxes: torch.Tensor, grid: BEVGrid,
+                 velocity_unit: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Cell (ix, iy) (M, 2) long, inside (M,) bool and regression (M, 10) of boxes (M, 9) on ``grid``; velocity is
+    encoded in units of ``velocity_unit`` m/s."""
     fx = (boxes[:, 0] - grid.x_range[0]) / grid.cell
     fy = (boxes[:, 1] - grid.y_range[0]) / grid.cell
     ix, iy = fx.floor(), fy.floor()
     inside = (ix >= 0) & (ix < grid.nx) & (iy >= 0) & (iy < grid.ny)
     regression = torch.stack([fx - ix, fy - iy, boxes[:, 2], *boxes[:, 3:6].clamp_min(1e-3).log().unbind(1),
-                              boxes[:, 6].sin(), boxes[:, 6].cos(), boxes[:, 7], boxes[:, 8]], dim=1)
+                              boxes[:, 6].sin(), boxes[:, 6].cos(), *(boxes[:, 7:9] / velocity_unit).unbind(1)], dim=1)
     return torch.stack([ix, iy], dim=1).long(), inside, regression
 
 
 def build_targets(boxes: list[torch.Tensor], labels: list[torch.Tensor], grid: BEVGrid, num_classes: int,
-                  min_overlap: float, min_radius: int) -> HeadTargets:
+                  min_overlap: float, min_radius: int, velocity_unit: float) -> HeadTargets:
     """Targets for a batch: boxes[b] (M_b, 9) in the (augmented) ego frame, labels[b] (M_b,) class indices."""
     ny, nx = grid.shape
     device = boxes[0].device if boxes else torch.device("cpu")
@@ -63,7 +65,7 @@ def build_targets(boxes: list[torch.Tensor], labels: list[torch.Tensor], grid: B
     regression = torch.zeros(batch, most, REGRESSION_CHANNELS, device=device)
     weight = torch.zeros(batch, most, REGRESSION_CHANNELS, device=device)
     for b, (sample_boxes, sample_labels) in enumerate(zip(boxes, labels)):
-        cells, inside, encoded = encode_boxes(sample_boxes.float(), grid)
+        cells, inside, encoded = encode_boxes(sample_boxes.float(), grid, velocity_unit)
         for m in torch.nonzero(inside).flatten().tolist():
             ix, iy = cells[m].tolist()
             length, width = (sample_boxes[m, 3:5] / grid.cell).tolist()
