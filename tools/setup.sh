@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything the pipeline needs on a fresh Debian/Ubuntu x86_64 machine with Python 3.11:
-# the system library open3d needs, a virtual environment in .venv, the pinned Python stack and this package.
+# the system library open3d needs, a virtual environment in .venv, the pinned Python stack (with the test runner
+# and the optional sparse lidar encoder) and this package.
 # Idempotent: a second run only checks and returns quickly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +24,7 @@ PIP=".venv/bin/python -m pip --disable-pip-version-check -q"
 echo "[setup] installing the pinned Python stack into .venv (first run: about two minutes)"
 # torch and torchvision first and exactly pinned: they must come as a matching pair.
 $PIP install torch==2.14.1 torchvision==0.29.1
-$PIP install -e '.[dev]'
+$PIP install -e '.[dev,sparse]'
 # nuscenes-devkit pins numpy<2, which the rest of the stack cannot use; its evaluator works on numpy 2,
 # so it is installed without its own pins (its plain dependencies are in pyproject.toml).
 $PIP install --no-deps nuscenes-devkit==1.2.0

@@ -27,13 +27,15 @@ class CameraConfig:
 
 @dataclass(frozen=True)
 class LidarConfig:
-    """Lidar branch: dynamic voxelization into pillars, pillar feature net, scatter to BEV."""
+    """Lidar branch: dynamic voxelization, a pillar feature net or a sparse 3D CNN, to BEV."""
 
     enabled: bool
     num_sweeps: int                 # past sweeps accumulated with the keyframe
-    encoder: Literal["pillars"]     # a sparse 3D encoder (spconv) is planned as an optional extra
-    grid: BEVGrid                # the pillar grid
-    pillar_channels: tuple[int, ...]
+    encoder: Literal["pillars", "sparse"]  # sparse: spconv 3D CNN, an optional extra
+    grid: BEVGrid                # the pillar grid (the x-y cells of sparse voxels)
+    pillar_channels: tuple[int, ...]  # pillars: per-point MLP widths
+    voxel_z: float                  # sparse: voxel height in metres
+    sparse_channels: tuple[int, ...]  # sparse: stage widths; the height layers halve between stages
     bev_channels: int
 
 

@@ -1,4 +1,4 @@
-"""Lidar branch: dynamic voxelization on the points' device, pillar feature net, scatter to BEV."""
+"""Lidar branch: dynamic voxelization on the points' device, a voxel encoder (pillars or sparse 3D), to BEV."""
 from __future__ import annotations
 
 import torch
@@ -6,16 +6,21 @@ from torch import nn
 
 from perception.models.config import LidarConfig
 from perception.models.inputs import DetectorInput
+from perception.models.lidar.sparse_encoder import SparseVoxelEncoder
 from perception.ops.pillar_encoder import PillarFeatureNet
 
 
 class LidarBEVEncoder(nn.Module):
-    """DetectorInput → lidar BEV (B, pillar_channels[-1], ny, nx) on ``config.grid``."""
+    """DetectorInput → lidar BEV (B, out_channels, ny, nx) on ``config.grid``."""
 
     def __init__(self, config: LidarConfig):
         super().__init__()
-        self.pillars = PillarFeatureNet(config.grid, in_features=5, channels=config.pillar_channels)
-        self.out_channels = self.pillars.out_channels
+        self.encoder = config.encoder
+        if config.encoder == "sparse":
+            self.sparse = SparseVoxelEncoder(config.grid, config.voxel_z, config.sparse_channels, in_features=5)
+        else:
+            self.pillars = PillarFeatureNet(config.grid, in_features=5, channels=config.pillar_channels)
+        self.out_channels = getattr(self, self.encoder).out_channels
 
     def forward(self, batch: DetectorInput) -> torch.Tensor:
-        return self.pillars(batch.points, batch.point_batch, batch.batch_size)
+        return getattr(self, self.encoder)(batch.points, batch.point_batch, batch.batch_size)
