@@ -90,3 +90,14 @@ def test_depth_loss_is_zero_without_returns_and_trains_the_depth_net(synth_root)
     predicted = model.camera.depth_and_context(batch.images)[0].argmax(dim=2)
     known = targets != NO_DEPTH
     assert (predicted[known] - targets[known]).abs().float().median() <= 2
+
+
+def test_loss_keys_depend_on_the_config_only(synth_root):
+    """Ranks of a DDP run average every loss key, so a batch without cameras still reports a (zero) depth loss."""
+    config = tiny_config()
+    model = FusionDetector(config)
+    for kwargs in ({}, {"use_cameras": False}, {"use_points": False}):
+        batch, boxes, labels = synth_batch(synth_root, config, **kwargs)
+        losses = model.loss(model(batch), batch, boxes, labels)
+        assert set(losses) == {"heatmap", "regression", "depth", "total"}
+        assert (losses["depth"].item() == 0) == bool(kwargs)

@@ -59,24 +59,12 @@ def test_fused_model_with_the_sparse_encoder_detects_on_cpu_and_refuses_cpu_trai
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_fused_model_with_the_sparse_encoder_trains_on_cuda(synth_root, spconv_available):
-    from perception.models.detector import FusionDetector
-    from tests.test_model import synth_batch
+def test_fused_model_with_the_sparse_encoder_trains_on_cuda(spconv_available):
+    from perception.bench import bench_train_step
 
-    torch.manual_seed(0)
-    config = sparse_config(tiny_config())
-    model = FusionDetector(config).cuda()
-    batch, boxes, labels = synth_batch(synth_root, config)
-    batch, boxes, labels = batch.to("cuda"), [b.cuda() for b in boxes], [lab.cuda() for lab in labels]
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    losses = []
-    for _ in range(8):
-        loss = model.loss(model(batch), batch, boxes, labels)["total"]
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    assert losses[-1] < losses[0]
+    result = bench_train_step(sparse_config(tiny_config()), torch.device("cuda"), steps=8, warmup=2,
+                              num_points=100_000)
+    assert result["last_loss"] < result["first_loss"]
 
 
 def test_missing_spconv_says_how_to_install_it(monkeypatch):

@@ -19,7 +19,8 @@ export PYTHONUNBUFFERED=1
 } | tee "$out/device.txt"
 
 status=0
-"$python" -m pytest -q -m gpu tests/test_bev_pool_triton.py tests/test_bench.py 2>&1 | tee "$out/pytest-gpu.txt" \
+"$python" -m pytest -q -m gpu tests/test_bev_pool_triton.py tests/test_bench.py \
+    tests/test_sparse_encoder.py 2>&1 | tee "$out/pytest-gpu.txt" \
     || status=1
 "$python" -m perception.cli bench configs/nuscenes_fusion_r50.yaml --device cuda --amp --frames 200 --warmup 20 \
     --train-steps 30 --out "$out/bench-r50" || status=1

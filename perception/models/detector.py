@@ -79,15 +79,18 @@ class FusionDetector(nn.Module):
 
     def loss(self, output: DetectorOutput, batch: DetectorInput, boxes: list[torch.Tensor],
              labels: list[torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Detection losses, plus the weighted lidar depth loss of the camera branch when it ran on a batch with
-        points; ``total`` sums them."""
+        """Detection losses and, when the config supervises depth, the lidar depth loss of the camera branch (0 for
+        a batch without cameras or points: the keys depend on the config only, as DDP's loss averaging needs);
+        ``total`` is their weighted sum."""
         head = self.config.head
         targets = build_targets(boxes, labels, self.config.bev, len(self.config.classes), head.gaussian_overlap,
                                 head.min_radius, head.velocity_unit)
         losses = detection_loss(output, targets, self.code_weights, head.heatmap_weight, head.regression_weight)
         weight = self.config.camera.depth_loss_weight
-        if weight > 0 and output.depth_logits is not None and len(batch.points):
-            losses["depth"] = depth_loss(output.depth_logits, self.camera.depth_targets(batch))
+        if self.config.camera.enabled and weight > 0:
+            supervised = output.depth_logits is not None and len(batch.points) > 0
+            losses["depth"] = depth_loss(output.depth_logits, self.camera.depth_targets(batch)) if supervised \
+                else losses["total"].new_zeros(())
             losses["total"] = losses["total"] + weight * losses["depth"]
         return losses
 
