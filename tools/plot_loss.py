@@ -13,8 +13,11 @@ def main(run: Path, out: Path) -> None:
     records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     steps = [r["step"] for r in records]
     figure, axis = plt.subplots(figsize=(7, 3.5), dpi=110)
-    for key in ("total", "heatmap", "regression"):
-        axis.plot(steps, [r[key] for r in records], label=key, linewidth=1.2)
+    for key in ("total", "heatmap", "regression", "depth"):
+        if any(key in r for r in records):
+            # A batch with no camera or no points has no depth supervision (logged as 0): a gap, not a value.
+            values = [r[key] if r.get(key) else float("nan") for r in records]
+            axis.plot(steps, values, label=key, linewidth=1.2)
     axis.set_xlabel("step")
     axis.set_ylabel("loss (one batch per point)")
     axis.set_yscale("log")
