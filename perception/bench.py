@@ -203,7 +203,9 @@ def bench_bev_pool(device: torch.device, dtype: torch.dtype, warmup: int, repeat
                        "torch, chunked (CPU default)": lambda: bev_pool(depth, context, geometry,
                                                                           implementation="torch")}
     if device.type == "cuda":
-        implementations["triton, cell runs (GPU default)"] = lambda: bev_pool(depth, context, geometry,
+        implementations["triton, intervals (BEVPoolv2-style baseline)"] = lambda: bev_pool(
+            depth, context, geometry, implementation="triton_intervals")
+        implementations["triton, segmented (GPU default)"] = lambda: bev_pool(depth, context, geometry,
                                                                               implementation="triton")
     result = {"points_kept": geometry.num_points, "cells_written": int(geometry.starts.numel()),
               "geometry_ms": geometry_ms, "dtype": str(dtype).removeprefix("torch.")}

@@ -13,10 +13,15 @@ from perception.ops.grid import BEVGrid
 TOLERANCE = {torch.float32: 1e-4, torch.bfloat16: 2e-2, torch.float16: 2e-3}
 
 
-def max_differences(device: str, dtype: torch.dtype, shape=(2, 3, 7, 4, 6), channels: int = 40) -> list[float]:
+GRIDS = {"1 m cells, runs of about 8 points": 1.0, "4 m cells, runs of hundreds of points": 4.0}
+"""Runs shorter than a segmented block (many runs per block, cut at block edges) and runs spanning several blocks."""
+
+
+def max_differences(device: str, dtype: torch.dtype, implementation: str, cell: float, shape=(2, 3, 7, 4, 6),
+                    channels: int = 40) -> list[float]:
     """Relative max |triton − torch| of the output and both gradients."""
     generator = torch.Generator().manual_seed(0)
-    grid = BEVGrid((-4.0, 4.0), (-4.0, 4.0), (-2.0, 2.0), 1.0)
+    grid = BEVGrid((-4.0, 4.0), (-4.0, 4.0), (-2.0, 2.0), cell)
     xyz = torch.rand(*shape, 3, generator=generator) * torch.tensor([10.0, 10.0, 5.0]) - torch.tensor([5.0, 5, 2.5])
     geometry = compute_bev_pool_geometry(xyz.to(device), grid)
     batch, cameras, _, height, width = shape
@@ -25,8 +30,8 @@ def max_differences(device: str, dtype: torch.dtype, shape=(2, 3, 7, 4, 6), chan
     context.requires_grad_()
     weight = torch.randn(batch, channels, grid.ny, grid.nx, generator=generator).to(device)
     results = []
-    for implementation in ("torch", "triton"):
-        out = bev_pool(depth, context, geometry, implementation=implementation)
+    for name in ("torch", implementation):
+        out = bev_pool(depth, context, geometry, implementation=name)
         grads = torch.autograd.grad((out.float() * weight).sum(), [depth, context])
         results.append([out.float(), *(g.float() for g in grads)])
     return [((a - b).abs().max() / b.abs().max().clamp_min(1e-6)).item() for a, b in zip(*results)]
@@ -35,8 +40,10 @@ def max_differences(device: str, dtype: torch.dtype, shape=(2, 3, 7, 4, 6), chan
 if __name__ == "__main__":
     device = sys.argv[1]
     failed = False
-    for dtype in (torch.float32, torch.bfloat16, torch.float16):
-        differences = max_differences(device, dtype)
-        print(dtype, " ".join(f"{d:.2e}" for d in differences))
-        failed |= any(d > TOLERANCE[dtype] for d in differences)
+    for implementation in ("triton", "triton_intervals"):
+        for grid_name, cell in GRIDS.items():
+            for dtype in (torch.float32, torch.bfloat16, torch.float16):
+                differences = max_differences(device, dtype, implementation, cell)
+                print(implementation, grid_name, dtype, " ".join(f"{d:.2e}" for d in differences))
+                failed |= any(d > TOLERANCE[dtype] for d in differences)
     sys.exit(1 if failed else 0)

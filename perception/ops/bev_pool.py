@@ -31,8 +31,9 @@ class BEVPoolGeometry:
     cell_index: (P,) long, flat index into the output cells laid out (B, ny, nx); non-decreasing.
     starts, lengths, interval_cell: (K,) long, the K runs of equal ``cell_index``: points
         ``starts[k] : starts[k] + lengths[k]`` all land in cell ``interval_cell[k]``.
-    context_order: (P,) long, the points ordered by ``context_index``; context_starts, context_lengths,
-        context_pixel: (R,) long, its runs of equal context pixel (what the GPU backward to the context walks).
+    context_order: (P,) long, the points ordered by ``context_index``; context_sorted: (P,) long, their context
+        pixels in that order (non-decreasing); context_starts, context_lengths, context_pixel: (R,) long, its runs of
+        equal context pixel (what the GPU backward to the context walks).
     depth_shape: (B, N, D, H, W) the geometry was computed for; grid_shape: (ny, nx).
     """
 
@@ -43,6 +44,7 @@ class BEVPoolGeometry:
     lengths: Tensor
     interval_cell: Tensor
     context_order: Tensor
+    context_sorted: Tensor
     context_starts: Tensor
     context_lengths: Tensor
     context_pixel: Tensor
@@ -77,7 +79,7 @@ def compute_bev_pool_geometry(frustum_xyz: Tensor, grid: BEVGrid) -> BEVPoolGeom
     cell_index = (batch * ny + iy[depth_index]) * nx + ix[depth_index]
 
     # A stable sort fixes the order of points within a cell, so a kernel that sums each run sequentially is
-    # deterministic (unlike atomic adds).
+    # deterministic.
     cell_index, order = torch.sort(cell_index, stable=True)
     interval_cell, lengths = torch.unique_consecutive(cell_index, return_counts=True)
     starts = torch.cumsum(lengths, 0) - lengths
@@ -86,7 +88,8 @@ def compute_bev_pool_geometry(frustum_xyz: Tensor, grid: BEVGrid) -> BEVPoolGeom
     context_pixel, context_lengths = torch.unique_consecutive(context_sorted, return_counts=True)
     context_starts = torch.cumsum(context_lengths, 0) - context_lengths
     return BEVPoolGeometry(depth_index[order], context_index, cell_index, starts, lengths, interval_cell,
-                           context_order, context_starts, context_lengths, context_pixel, (B, N, D, H, W), (ny, nx))
+                           context_order, context_sorted, context_starts, context_lengths, context_pixel,
+                           (B, N, D, H, W), (ny, nx))
 
 
 def calibration_key(calibration: Sequence[Tensor], grid: BEVGrid) -> str:
@@ -183,8 +186,9 @@ def bev_pool(depth: Tensor, context: Tensor, geometry: BEVPoolGeometry,
 
     depth: (B, N, D, H, W) depth distribution per pixel; context: (B, N, C, H, W) features per pixel.
     Returns (B, C, ny, nx) in the promoted input dtype; sums are accumulated in at least float32.
-    Differentiable in depth and context. ``implementation``: "auto" (the Triton kernels for CUDA tensors, torch
-    elsewhere), "triton" or "torch". ``chunk_elements`` bounds the (points, C) product blocks of the torch version.
+    Differentiable in depth and context. ``implementation``: "auto" (the segmented Triton kernels for CUDA tensors,
+    torch elsewhere), "triton" (segmented), "triton_intervals" (the BEVPoolv2-style baseline) or "torch".
+    ``chunk_elements`` bounds the (points, C) product blocks of the torch version.
     """
     if tuple(depth.shape) != geometry.depth_shape:
         raise ValueError(f"depth has shape {tuple(depth.shape)}, the geometry expects {geometry.depth_shape}")
@@ -197,13 +201,14 @@ def bev_pool(depth: Tensor, context: Tensor, geometry: BEVPoolGeometry,
     context_flat = context.permute(0, 1, 3, 4, 2).reshape(-1, channels)  # (B·N·H·W, C): one row per pixel
     if implementation == "auto":
         implementation = "triton" if depth.is_cuda else "torch"
-    if implementation == "triton":
+    if implementation in ("triton", "triton_intervals"):
         from perception.ops.bev_pool_triton import BEVPoolTriton
 
-        cells = BEVPoolTriton.apply(depth_flat, context_flat, geometry, B * ny * nx)
+        cells = BEVPoolTriton.apply(depth_flat, context_flat, geometry, B * ny * nx, implementation == "triton")
     elif implementation == "torch":
         cells = _BEVPoolTorch.apply(depth_flat, context_flat, geometry, B * ny * nx, chunk_elements)
     else:
-        raise ValueError(f"implementation must be 'auto', 'triton' or 'torch', got {implementation!r}")
+        raise ValueError("implementation must be 'auto', 'triton', 'triton_intervals' or 'torch', "
+                         f"got {implementation!r}")
     out_dtype = torch.promote_types(depth.dtype, context.dtype)
     return cells.view(B, ny, nx, channels).permute(0, 3, 1, 2).contiguous().to(out_dtype)
