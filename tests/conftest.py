@@ -5,6 +5,17 @@ from calib import Camera, Rig, load_rig, save_rig
 from tests.real_nuscenes import DEMO, REAL_ROOT, build_real_nuscenes
 
 
+@pytest.fixture
+def triton_pool_calls(monkeypatch):
+    """A list that grows by one at every call of the Triton BEV pooling op."""
+    from perception.ops import bev_pool_triton
+
+    calls = []
+    original = bev_pool_triton.BEVPoolTriton.apply
+    monkeypatch.setattr(bev_pool_triton.BEVPoolTriton, "apply", lambda *a: calls.append(1) or original(*a))
+    return calls
+
+
 @pytest.fixture(scope="session")
 def real_nuscenes_root(tmp_path_factory):
     """A devkit-loadable copy of the real nuScenes keyframe; skipped where the shared data is absent."""

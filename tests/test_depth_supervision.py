@@ -10,7 +10,7 @@ from perception.models.camera.depth_supervision import NO_DEPTH, depth_loss, lid
 from perception.models.camera.lift import depth_bin_centres, frustum_grid, frustum_to_ego
 from perception.models.detector import FusionDetector
 from tests.model_configs import tiny_config
-from tests.test_model import FORWARD, synth_batch
+from tests.test_model import FORWARD, fit, synth_batch
 
 BINS = (1.0, 30.0, 1.0)
 INPUT_HW, STRIDE = (32, 64), 8
@@ -78,14 +78,7 @@ def test_depth_loss_is_zero_without_returns_and_trains_the_depth_net(synth_root)
     batch, boxes, labels = synth_batch(synth_root, config)
     targets = model.camera.depth_targets(batch)
     assert (targets != NO_DEPTH).float().mean() > 0.2  # the lidar covers a good share of the feature cells
-    optimizer = torch.optim.AdamW(model.camera.parameters(), lr=3e-3)
-    losses = []
-    for _ in range(30):
-        loss = model.loss(model(batch), batch, boxes, labels)["depth"]
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+    losses = fit(model, model.camera.parameters(), batch, boxes, labels, steps=30, loss_name="depth")
     assert losses[-1] < 0.5 * losses[0]
     predicted = model.camera.depth_and_context(batch.images)[0].argmax(dim=2)
     known = targets != NO_DEPTH

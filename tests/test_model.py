@@ -125,19 +125,25 @@ def test_head_targets_decode_round_trip():
     assert detections.labels[order].tolist() == labels[expected].tolist()
 
 
+def fit(model, parameters, batch, boxes, labels, steps: int, loss_name: str = "total") -> list[float]:
+    """AdamW (lr 3e-3) on one batch for ``steps`` steps of the named loss; the loss before each step."""
+    optimizer = torch.optim.AdamW(parameters, lr=3e-3)
+    losses = []
+    for _ in range(steps):
+        loss = model.loss(model(batch), batch, boxes, labels)[loss_name]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
 def test_fused_model_overfits_two_frames(synth_root):
     torch.manual_seed(0)
     config = tiny_config()
     model = FusionDetector(config)
     batch, boxes, labels = synth_batch(synth_root, config)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    losses = []
-    for _ in range(80):
-        loss = model.loss(model(batch), batch, boxes, labels)["total"]
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+    losses = fit(model, model.parameters(), batch, boxes, labels, steps=80)
     assert losses[-1] < 0.25 * losses[0]
     model.eval()
     detections = model.predict(batch)
