@@ -7,6 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from perception.models.camera.lift import depth_bin_centres
+
 NO_DEPTH = -1
 """Target of a feature cell that no lidar return falls in."""
 
@@ -26,7 +28,7 @@ def lidar_depth_bins(points: Tensor, point_batch: Tensor, bev_aug: Tensor, intri
     batch, cameras = intrinsics.shape[:2]
     height, width = feature_hw
     start, stop, step = depth_bins
-    num_bins = int(torch.arange(start, stop - 1e-6, step).numel())
+    num_bins = len(depth_bin_centres(depth_bins))
     target = torch.full((batch * cameras * height * width,), float("inf"), device=points.device)
     keyframe = points[:, 4] == 0
     xyz, sample = points[keyframe, :3].float(), point_batch[keyframe]
