@@ -17,7 +17,7 @@ import torch
 
 from calib import load_rig
 from calib.atomic import atomic_write_bytes
-from perception.data.preprocess import resize_crop
+from perception.data.preprocess import resize_crop, undo_resize_crop
 from perception.models.camera.lift import depth_bin_centres, frustum_grid, frustum_to_ego
 from perception.models.config import DetectorConfig
 from perception.models.detector import FusionDetector
@@ -60,10 +60,10 @@ def rig_tensors(input_hw: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, 
     with images resized to the input width and cropped from the bottom, as preprocessing does."""
     cameras = list(load_rig(RIG).cameras.values())
     scale, crop_x, crop_y = resize_crop((cameras[0].height, cameras[0].width), input_hw)
-    image_from_input = torch.tensor([[1 / scale, 0, crop_x / scale], [0, 1 / scale, crop_y / scale], [0, 0, 1]])
+    pixel_map = torch.from_numpy(undo_resize_crop(scale, crop_x, crop_y)).float()
     return (torch.from_numpy(np.stack([c.intrinsics for c in cameras])).float()[None],
             torch.from_numpy(np.stack([c.ego_from_camera for c in cameras])).float()[None],
-            image_from_input.expand(1, len(cameras), 3, 3).clone())
+            pixel_map.expand(1, len(cameras), 3, 3).clone())
 
 
 def random_frame(config: DetectorConfig, device: torch.device, num_points: int, seed: int = 0) -> DetectorInput:

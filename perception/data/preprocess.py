@@ -49,8 +49,13 @@ def transform_image(image: np.ndarray, input_hw: tuple[int, int], scale: float, 
     crop = scaled[crop_y:crop_y + input_hw[0], crop_x:crop_x + input_hw[1]]
     canvas[:crop.shape[0], :crop.shape[1]] = crop
     normalised = (canvas.astype(np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
-    image_from_input = np.array([[1 / scale, 0, crop_x / scale], [0, 1 / scale, crop_y / scale], [0, 0, 1]])
-    return normalised.transpose(2, 0, 1), image_from_input
+    return normalised.transpose(2, 0, 1), undo_resize_crop(scale, crop_x, crop_y)
+
+
+def undo_resize_crop(scale: float, crop_x: int, crop_y: int) -> np.ndarray:
+    """``image_from_input`` (3, 3): network-input pixels back to original-image pixels, undoing a resize by
+    ``scale`` and a crop at (crop_x, crop_y) of the resized image."""
+    return np.array([[1 / scale, 0, crop_x / scale], [0, 1 / scale, crop_y / scale], [0, 0, 1]])
 
 
 def bev_augmentation(config: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
