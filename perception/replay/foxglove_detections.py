@@ -8,9 +8,9 @@ from calib import Camera, project_boxes
 from calib.se3 import rotation_to_quaternion, yaw_rotation
 from perception.boxes import Boxes3D
 from perception.data.classes import DETECTION_CLASSES
-from perception.replay.foxglove_encode import pose, timestamp
+from perception.replay.foxglove_encode import pose, timestamp, vector3
 from perception.viz.camera_view import BOX_EDGES
-from perception.viz.style import CLASS_COLORS
+from perception.viz.style import CLASS_COLORS, detection_label
 
 BOX_ALPHA = 0.4
 LABEL_LIFT_M = 0.5  # the label floats this far above the box top
@@ -20,10 +20,6 @@ LINE_THICKNESS_PX = 2.0
 def color(name: str, alpha: float = 1.0) -> fm.Color:
     r, g, b = CLASS_COLORS[name]  # 0..255, the colours of every other view
     return fm.Color(r=r / 255, g=g / 255, b=b / 255, a=alpha)
-
-
-def label(name: str, score: float) -> str:
-    return f"{name} {score:.2f}"
 
 
 def scene_update(boxes: Boxes3D, time_ns: int, frame_id: str) -> fm.SceneUpdate:
@@ -40,10 +36,10 @@ def scene_update(boxes: Boxes3D, time_ns: int, frame_id: str) -> fm.SceneUpdate:
             timestamp=stamp, frame_id=frame_id, id=f"det-{i}", frame_locked=False,
             metadata=[fm.KeyValuePair(key="class", value=name), fm.KeyValuePair(key="score", value=f"{score:.3f}")],
             cubes=[fm.CubePrimitive(pose=pose((x, y, z), rotation_to_quaternion(yaw_rotation(yaw))),
-                                    size=fm.Vector3(x=length, y=width, z=height), color=color(name, BOX_ALPHA))],
+                                    size=vector3((length, width, height)), color=color(name, BOX_ALPHA))],
             texts=[fm.TextPrimitive(pose=pose((x, y, z + height / 2 + LABEL_LIFT_M), (1.0, 0.0, 0.0, 0.0)),
                                     billboard=True, font_size=14.0, scale_invariant=True, color=color(name),
-                                    text=label(name, float(score)))]))
+                                    text=detection_label(label_index, float(score)))]))
     return fm.SceneUpdate(deletions=[fm.SceneEntityDeletion(timestamp=stamp, type=fm.SceneEntityDeletionType.All)],
                           entities=entities)
 
@@ -60,6 +56,6 @@ def image_annotations(camera: Camera, boxes: Boxes3D, time_ns: int) -> fm.ImageA
                                          outline_color=color(name), thickness=LINE_THICKNESS_PX))
         top_left = corners.min(axis=0)
         texts.append(fm.TextAnnotation(timestamp=stamp, position=fm.Point2(x=float(top_left[0]), y=float(top_left[1])),
-                                       text=label(name, float(score)), font_size=14.0, text_color=color(name),
-                                       background_color=fm.Color(r=0.0, g=0.0, b=0.0, a=0.6)))
+                                       text=detection_label(label_index, float(score)), font_size=14.0,
+                                       text_color=color(name), background_color=fm.Color(r=0.0, g=0.0, b=0.0, a=0.6)))
     return fm.ImageAnnotations(points=lines, texts=texts)

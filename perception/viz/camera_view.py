@@ -9,9 +9,8 @@ import numpy as np
 from calib import Camera, box_corners
 from calib.sensors import MIN_DEPTH_M
 from perception.boxes import Boxes3D
-from perception.data.classes import DETECTION_CLASSES
 from perception.data.frame import Frame
-from perception.viz.style import class_colors, depth_colors
+from perception.viz.style import class_colors, depth_colors, detection_label
 
 # Box edges by corner index (see calib.boxes): bottom face, top face, pillars.
 BOX_EDGES = [(0, 1), (1, 2), (2, 3), (3, 0), (4, 5), (5, 6), (6, 7), (7, 4), (0, 4), (1, 5), (2, 6), (3, 7)]
@@ -82,9 +81,8 @@ def draw_boxes(image: np.ndarray, camera: Camera, boxes: Boxes3D, color=None, th
                 drawn += [p, q]
         if drawn and boxes.scores is not None and np.ptp(np.array(drawn)[:, 1]) >= MIN_LABELLED_HEIGHT_PX:
             u, v = np.min(drawn, axis=0)
-            label = f"{DETECTION_CLASSES[boxes.labels[index]]} {boxes.scores[index]:.2f}"
-            cv2.putText(image, label, (int(u), max(int(v) - 4, 12)), cv2.FONT_HERSHEY_SIMPLEX, 0.4, box_color, 1,
-                        cv2.LINE_AA)
+            cv2.putText(image, detection_label(boxes.labels[index], boxes.scores[index]), (int(u), max(int(v) - 4, 12)),
+                        cv2.FONT_HERSHEY_SIMPLEX, 0.4, box_color, 1, cv2.LINE_AA)
     return image
 
 

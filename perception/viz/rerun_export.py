@@ -25,7 +25,7 @@ from calib.se3 import rotation_to_quaternion
 from perception.boxes import Boxes3D
 from perception.data.classes import DETECTION_CLASSES
 from perception.data.frame import Frame
-from perception.viz.style import class_colors, height_colors
+from perception.viz.style import class_colors, detection_label, height_colors
 
 APPLICATION_ID = "perception"
 JPEG_QUALITY = 80
@@ -45,9 +45,8 @@ def yaw_quaternions(yaw: np.ndarray) -> np.ndarray:
 
 def rerun_boxes(boxes: Boxes3D) -> rr.Boxes3D:
     """Boxes (M, 9) in their frame as Rerun boxes: centre, half sizes along (length, width, height), yaw rotation."""
-    labels = [DETECTION_CLASSES[label] for label in boxes.labels]
-    if boxes.scores is not None:
-        labels = [f"{name} {score:.2f}" for name, score in zip(labels, boxes.scores)]
+    labels = [DETECTION_CLASSES[label] for label in boxes.labels] if boxes.scores is None else \
+        [detection_label(label, score) for label, score in zip(boxes.labels, boxes.scores)]
     return rr.Boxes3D(centers=boxes.boxes[:, :3], half_sizes=boxes.boxes[:, 3:6] / 2,
                       quaternions=yaw_quaternions(boxes.boxes[:, 6]), colors=class_colors(boxes.labels),
                       labels=labels)

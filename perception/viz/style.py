@@ -23,6 +23,11 @@ CLASS_COLORS: dict[str, tuple[int, int, int]] = {
 HEIGHT_RANGE_M = (-2.0, 3.0)  # ego z mapped onto the height colour map: road just below 0, roofs and trees above
 
 
+def detection_label(label: int, score: float) -> str:
+    """The text every view shows beside a detection: class name and score."""
+    return f"{DETECTION_CLASSES[label]} {score:.2f}"
+
+
 def class_colors(labels: np.ndarray) -> list[tuple[int, int, int]]:
     """RGB colour of each label (M,), an index into ``DETECTION_CLASSES``."""
     return [CLASS_COLORS[DETECTION_CLASSES[label]] for label in labels]

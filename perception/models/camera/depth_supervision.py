@@ -22,8 +22,8 @@ def lidar_depth_bins(points: Tensor, point_batch: Tensor, bev_aug: Tensor, intri
     sweeps of moving objects would be in the wrong place); point_batch (P,); bev_aug (B, 4, 4) the augmentation applied
     to the points; intrinsics (B, N, 3, 3), ego_from_camera (B, N, 4, 4), image_from_input (B, N, 3, 3) as in
     ``DetectorInput``; camera_valid (B, N). Cells follow ``frustum_grid``: cell (v, u) spans input pixels
-    [u·stride, (u+1)·stride) × [v·stride, (v+1)·stride). Bins follow ``depth_bin_centres``: bin k holds depths within
-    half a step of start + k·step.
+    [u·stride, (u+1)·stride) × [v·stride, (v+1)·stride). Bins follow ``depth_bin_centres``: bin k holds depths
+    within half a step of start + k·step.
     """
     batch, cameras = intrinsics.shape[:2]
     height, width = feature_hw
