@@ -1,0 +1,64 @@
+"""What a checkpoint has learned beyond mAP, on every keyframe of a split (no augmentation):
+
+- depth: the share of camera feature cells with a keyframe lidar return whose predicted depth bin (argmax) is within
+  one bin of the lidar's;
+- velocity: the mean predicted speed at the centre cells of moving (> 1 m/s) and of still ground-truth actors.
+
+python tools/weights_diagnostics.py CHECKPOINT --dataroot DIR --version VERSION --split SPLIT [--every N]
+"""
+import argparse
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from perception.data.preprocess import collate
+from perception.models.camera.depth_supervision import NO_DEPTH
+from perception.models.heads.targets import build_targets
+from perception.train.checkpoint import load_detector
+from perception.train.data import FrameDataset
+
+MOVING_M_S = 1.0
+
+
+def main(args: argparse.Namespace) -> None:
+    model, config = load_detector(args.checkpoint)
+    config = replace(config, train=replace(config.train, dataroot=str(args.dataroot), version=args.version))
+    dataset = FrameDataset(config, args.split, augment=False)
+    head = config.head
+    depth_hits, depth_cells, speeds, moving_truth = 0, 0, {"moving": [], "still": []}, []
+    with torch.no_grad():
+        for index in range(0, len(dataset), args.every):
+            batch, boxes, labels = collate([dataset[index]])
+            output = model(batch)
+            if output.depth_logits is not None:
+                target = model.camera.depth_targets(batch)
+                known = target != NO_DEPTH
+                depth_hits += int(((output.depth_logits.argmax(2) - target).abs() <= 1)[known].sum())
+                depth_cells += int(known.sum())
+            targets = build_targets(boxes, labels, config.bev, len(config.classes), head.gaussian_overlap,
+                                    head.min_radius, head.velocity_unit)
+            known_velocity = targets.weight[0, :, 8] > 0
+            flat = output.regression[0, 8:10].reshape(2, -1)
+            predicted = flat[:, targets.cell[0, known_velocity]].T.norm(dim=1) * head.velocity_unit
+            truth = targets.regression[0, known_velocity, 8:10].norm(dim=1) * head.velocity_unit
+            speeds["moving"] += predicted[truth > MOVING_M_S].tolist()
+            speeds["still"] += predicted[truth <= MOVING_M_S].tolist()
+            moving_truth += truth[truth > MOVING_M_S].tolist()
+    if depth_cells:
+        print(f"depth within ±1 bin of the lidar: {100 * depth_hits / depth_cells:.1f} % of {depth_cells} cells")
+    for kind, values in speeds.items():
+        if values:
+            print(f"mean predicted speed of {kind} actors: {sum(values) / len(values):.2f} m/s ({len(values)} actors)")
+    if moving_truth:
+        print(f"mean true speed of moving actors: {sum(moving_truth) / len(moving_truth):.2f} m/s")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("--dataroot", type=Path, required=True)
+    parser.add_argument("--version", default="v1.0-synth")
+    parser.add_argument("--split", default="synth_val")
+    parser.add_argument("--every", type=int, default=1, help="use every N-th keyframe")
+    main(parser.parse_args())
