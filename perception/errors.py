@@ -12,5 +12,9 @@ class DataError(ValueError):
         super().__init__(f"{self.path}: {reason}" if path is not None else reason)
 
 
-USER_ERRORS = (DataError, CalibrationError)
+class MissingExtra(ImportError):
+    """A config asks for an optional package that is not installed; the message says how to install it."""
+
+
+USER_ERRORS = (DataError, CalibrationError, MissingExtra)
 """Errors the command line prints as one line instead of a traceback."""

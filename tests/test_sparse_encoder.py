@@ -5,6 +5,7 @@ from dataclasses import replace
 import pytest
 import torch
 
+from perception.errors import USER_ERRORS, MissingExtra
 from perception.models.lidar import sparse_encoder
 from perception.ops.grid import BEVGrid
 from tests.model_configs import tiny_config
@@ -70,5 +71,6 @@ def test_fused_model_with_the_sparse_encoder_trains_on_cuda(spconv_available):
 def test_missing_spconv_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "spconv", None)
     monkeypatch.setitem(sys.modules, "spconv.pytorch", None)
-    with pytest.raises(ImportError, match=r"pip install -e '\.\[sparse\]'"):
+    with pytest.raises(MissingExtra, match=r"pip install -e '\.\[sparse\]'"):
         sparse_encoder.SparseVoxelEncoder(GRID, 0.5, (8,))
+    assert issubclass(MissingExtra, USER_ERRORS)  # the command line prints it as one line

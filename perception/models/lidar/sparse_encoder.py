@@ -9,16 +9,17 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from perception.errors import MissingExtra
 from perception.ops.grid import BEVGrid
 from perception.ops.voxelize import num_z_bins, scatter_mean, voxelize
 
 
 def import_spconv():
-    """``spconv.pytorch``, or an ImportError that says how to install it."""
+    """``spconv.pytorch``, or a ``MissingExtra`` error that says how to install it."""
     try:
         import spconv.pytorch as spconv
     except ImportError as error:
-        raise ImportError("lidar.encoder 'sparse' needs the optional spconv package: pip install -e '.[sparse]' "
+        raise MissingExtra("lidar.encoder 'sparse' needs the optional spconv package: pip install -e '.[sparse]' "
                           "(CPU), or the spconv-cuXXX build matching your CUDA; or use encoder 'pillars'") from error
     return spconv
 
