@@ -17,7 +17,7 @@ import torch
 
 from calib import load_rig
 from calib.atomic import atomic_write_bytes
-from perception.data.preprocess import resize_crop, undo_resize_crop
+from perception.inference.preprocess import resize_crop, undo_resize_crop
 from perception.models.camera.lift import depth_bin_centres, frustum_grid, frustum_to_ego
 from perception.models.config import DetectorConfig
 from perception.models.detector import FusionDetector
@@ -25,6 +25,7 @@ from perception.models.inputs import DetectorInput
 from perception.ops.bev_pool import bev_pool, compute_bev_pool_geometry
 from perception.ops.grid import BEVGrid
 from perception.ops.voxelize import voxelize
+from perception.train.config import TrainConfig
 
 RIG = Path(__file__).resolve().parents[1] / "configs" / "rigs" / "nuscenes.yaml"
 STAGES = ("camera", "camera_to_bev", "lidar", "lidar_to_bev", "fuser", "decoder", "head")
@@ -151,14 +152,15 @@ def random_boxes(config: DetectorConfig, device: torch.device, count: int = 40, 
     return [boxes.to(device)], [labels.to(device)]
 
 
-def bench_train_step(config: DetectorConfig, device: torch.device, steps: int, warmup: int, num_points: int) -> dict:
+def bench_train_step(config: DetectorConfig, train: TrainConfig, device: torch.device, steps: int, warmup: int,
+                     num_points: int) -> dict:
     """One training step (forward, losses incl. depth supervision, backward, AdamW update) of batch 1, with
-    the trainer's precision: fp16 autocast with loss scaling on GPU when the config asks for AMP."""
+    the trainer's precision: fp16 autocast with loss scaling on GPU when the training config asks for AMP."""
     from perception.train.trainer import optimization_step
 
     model = FusionDetector(config).to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    use_amp = config.train.amp and device.type == "cuda"
+    use_amp = train.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     batch = random_frame(config, device, num_points)
     boxes, labels = random_boxes(config, device)
@@ -166,7 +168,7 @@ def bench_train_step(config: DetectorConfig, device: torch.device, steps: int, w
 
     def step():
         step_losses, _ = optimization_step(model, model, optimizer, scaler, batch, boxes, labels,
-                                           config.train.grad_clip, use_amp)
+                                           train.grad_clip, use_amp)
         losses.append(step_losses["total"].item())
 
     if device.type == "cuda":
@@ -234,11 +236,15 @@ def bench_voxelize(device: torch.device, num_points: int, warmup: int, repeats: 
 
 
 def run_benchmarks(config: DetectorConfig, config_name: str, device: torch.device, frames: int, warmup: int,
-                   num_points: int, amp: bool, kernels: bool, train_steps: int = 0) -> dict:
+                   num_points: int, amp: bool, kernels: bool, train_steps: int = 0,
+                   train: TrainConfig | None = None) -> dict:
+    """The model's per-stage latency; with ``train_steps`` (and the ``train`` settings), training-step time; with
+    ``kernels``, the BEV pooling and voxelization micro-benchmarks."""
     report = {"config": config_name, "device": device_name(device), "torch": torch.__version__,
               "model": bench_model(config, device, frames, warmup, num_points, amp)}
     if train_steps:
-        report["train_step"] = bench_train_step(config, device, train_steps, min(warmup, train_steps), num_points)
+        report["train_step"] = bench_train_step(config, train, device, train_steps, min(warmup, train_steps),
+                                                num_points)
     if kernels:
         report["bev_pool"] = {str(dtype).removeprefix("torch."): bench_bev_pool(device, dtype, warmup, frames)
                               for dtype in ((torch.float32, torch.bfloat16) if device.type == "cuda"

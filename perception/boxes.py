@@ -46,7 +46,7 @@ class Boxes3D:
         """The subset picked by a boolean mask or an index array."""
         index = np.arange(len(self))[mask_or_index]
         pick = lambda seq: [seq[i] for i in index] if seq else seq  # noqa: E731
-        return Boxes3D(self.boxes[index], self.labels[index],
+        return type(self)(self.boxes[index], self.labels[index],
                        None if self.scores is None else self.scores[index], pick(self.attributes),
                        None if self.num_lidar_pts is None else self.num_lidar_pts[index], pick(self.tokens))
 

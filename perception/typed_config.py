@@ -97,12 +97,22 @@ def to_dict(config) -> dict:
     return plain(dataclasses.asdict(config))
 
 
-def load_yaml_config(cls, path: str | Path):
+def load_yaml_config(cls, path: str | Path, section: str | None = None, ignore: tuple[str, ...] = ()):
+    """Build ``cls`` from a YAML file: from its top-level ``section`` when given, else from the whole file less the
+    top-level keys in ``ignore`` (sections another dataclass reads)."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise ConfigError("config file does not exist", path) from None
+    except IsADirectoryError:
+        raise ConfigError("config path is a folder, not a YAML file", path) from None
     except yaml.YAMLError as error:
         raise ConfigError(f"not valid YAML ({error})", path) from None
-    return from_dict(cls, data, str(path))
+    if not isinstance(data, dict):
+        raise ConfigError(f"expected a mapping of config sections, got {type(data).__name__}", path)
+    if section is not None:
+        if section not in data:
+            raise ConfigError(f"missing section '{section}'", path)
+        return from_dict(cls, data[section], str(path), section)
+    return from_dict(cls, {k: v for k, v in data.items() if k not in ignore}, str(path))

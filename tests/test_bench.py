@@ -8,14 +8,14 @@ import torch
 
 from perception.bench import bench_train_step, bench_voxelize, report_markdown, run_benchmarks, write_report
 from perception.models.config import load_config
-from tests.model_configs import tiny_config
+from tests.model_configs import tiny_config, tiny_train_config
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 def test_model_benchmark_report(tmp_path):
     report = run_benchmarks(tiny_config(), "tiny", torch.device("cpu"), frames=3, warmup=1, num_points=5000,
-                            amp=False, kernels=False, train_steps=4)
+                            amp=False, kernels=False, train_steps=4, train=tiny_train_config())
     model = report["model"]
     assert model["end_to_end_ms"]["runs"] == 3 and model["fps"] > 0
     assert set(model["stages_ms"]) == {"camera", "camera_to_bev", "lidar", "lidar_to_bev", "fuser", "decoder",
@@ -38,7 +38,7 @@ def test_voxelize_benchmark():
 def test_full_scale_training_step_on_cuda(triton_pool_calls):
     """The published-scale fused config trains on one GPU (fp16 AMP), pooling through the Triton kernels."""
     config = load_config(CONFIGS / "nuscenes_fusion_r50.yaml")
-    result = bench_train_step(config, torch.device("cuda"), steps=5, warmup=2, num_points=300_000)
+    result = bench_train_step(config, tiny_train_config(), torch.device("cuda"), steps=5, warmup=2, num_points=300_000)
     assert len(triton_pool_calls) == 7 and result["amp_fp16"]
     assert math.isfinite(result["last_loss"]) and result["last_loss"] < result["first_loss"]
     assert result["peak_memory_gb"] < 40

@@ -5,11 +5,11 @@ import numpy as np
 import torch
 
 from calib.se3 import make_transform
-from perception.data.preprocess import bev_augmentation
+from perception.train.augment import bev_augmentation
 from perception.models.camera.depth_supervision import NO_DEPTH, depth_loss, lidar_depth_bins
 from perception.models.camera.lift import depth_bin_centres, frustum_grid, frustum_to_ego
 from perception.models.detector import FusionDetector
-from tests.model_configs import tiny_config
+from tests.model_configs import tiny_config, tiny_train_config
 from tests.test_model import FORWARD, fit, synth_batch
 
 BINS = (1.0, 30.0, 1.0)
@@ -39,7 +39,7 @@ def test_targets_invert_the_lift_under_augmentation():
     frustum = frustum_grid(INPUT_HW, STRIDE, depths)  # (D, 4, 8, 3)
     intrinsics, poses, image_from_input = two_cameras()
     rng = np.random.default_rng(3)
-    config = tiny_config().train.augment
+    config = tiny_train_config().augment
     bev_aug = torch.from_numpy(bev_augmentation(config, rng) @ np.diag([1.0, -1.0, 1.0, 1.0])).float()[None]
     lifted = frustum_to_ego(frustum, intrinsics, poses, image_from_input, bev_aug)[0]  # (2, D, 4, 8, 3)
     chosen = torch.randint(0, len(depths), (2, 4, 8), generator=generator)

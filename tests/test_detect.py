@@ -3,7 +3,8 @@ import json
 
 from perception.cli import main
 from perception.models.detector import FusionDetector
-from perception.train.checkpoint import export_weights, load_checkpoint, save_checkpoint
+from perception.inference.weights import load_checkpoint
+from perception.train.checkpoint import export_weights, save_checkpoint
 from perception.typed_config import to_dict
 from tests.model_configs import tiny_config
 
@@ -21,15 +22,23 @@ def test_export_keeps_only_the_model(tmp_path):
     assert tensors and all(name.startswith("model.") for name in tensors)
 
 
-def test_detect_one_frame(synth_root, tmp_path, capsys):
-    weights = write_tiny_weights(tmp_path)
+def test_detect_one_frame_then_eval_and_viz_its_results(synth_root, tmp_path, capsys):
+    """detect writes nuScenes results that eval and viz read as they are, with no --version or --split."""
     out = tmp_path / "detect"
-    assert main(["detect", "--checkpoint", str(weights), "--dataroot", str(synth_root), "--index", "1",
-                 "--out", str(out), "--device", "cpu"]) == 0
-    document = json.loads((out / "detections.json").read_text())
-    assert document["frame"] == "ego" and all(len(d["box"]) == 9 for d in document["detections"])
+    assert main(["detect", "--dataroot", str(synth_root), "--index", "1", "--min-score", "0.2", "--out", str(out),
+                 "--device", "cpu"]) == 0
+    document = json.loads((out / "results.json").read_text())
+    [(token, entries)] = document["results"].items()
+    assert entries and all(entry["sample_token"] == token and entry["detection_score"] >= 0.2 for entry in entries)
     assert (out / "detections.jpg").stat().st_size > 10_000
     assert "keyframe 1" in capsys.readouterr().out
+    assert main(["eval", "--results", str(out / "results.json"), "--dataroot", str(synth_root),
+                 "--out", str(tmp_path / "eval")]) == 0
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["num_samples"] == 1 and metrics["version"] == "v1.0-synth" and metrics["mAP"] > 0
+    assert main(["viz", "--dataroot", str(synth_root), "--index", "1", "--results", str(out / "results.json"),
+                 "--bev", str(tmp_path / "bev.png")]) == 0
+    assert (tmp_path / "bev.png").stat().st_size > 1000
 
 
 def test_eval_checkpoint_per_modality(synth_root, tmp_path):
@@ -59,7 +68,7 @@ def test_attributes_follow_predicted_motion():
     import numpy as np
 
     from perception.data.classes import CLASS_INDEX
-    from perception.detect import attributes_from_motion
+    from perception.inference.detections import attributes_from_motion
 
     boxes = np.zeros((4, 9))
     boxes[[0, 2], 7] = 2.0  # moving along x

@@ -15,7 +15,7 @@ from perception.errors import DataError
 from perception.eval.cli import add_eval_arguments, run_eval
 from perception.eval.evaluate import EVAL_CONFIG, evaluate, split_sample_tokens
 from perception.eval.report import modality_table
-from perception.eval.results import (DEFAULT_ATTRIBUTE, VALID_ATTRIBUTES, boxes_to_results, read_results,
+from perception.data.results import (DEFAULT_ATTRIBUTE, VALID_ATTRIBUTES, boxes_to_results, read_results,
                                      results_document, results_to_boxes, validate_results, write_results)
 from tests.real_nuscenes import VERSION
 

@@ -8,7 +8,7 @@ import torch
 from calib.se3 import make_transform
 from perception.data.classes import CLASS_INDEX, DETECTION_CLASSES
 from perception.data.nuscenes import NuScenesDataset
-from perception.data.preprocess import augment_boxes, collate, frame_to_sample
+from perception.inference.preprocess import collate, frame_to_sample
 from perception.models.camera.lift import depth_bin_centres, frustum_grid, frustum_to_ego
 from perception.models.config import load_config
 from perception.models.detector import FusionDetector
@@ -16,7 +16,8 @@ from perception.models.heads.centerpoint import HeadOutput
 from perception.models.heads.decode import decode
 from perception.models.heads.targets import build_targets
 from perception.ops.bev_pool import compute_bev_pool_geometry
-from tests.model_configs import DEMO, tiny_config
+from perception.train.augment import augment_boxes, collate_training, training_sample
+from tests.model_configs import DEMO, tiny_config, tiny_train_config
 
 IDENTITY_CLASSES = {i: i for i in range(len(DETECTION_CLASSES))}
 FORWARD = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])  # camera z → ego x
@@ -26,9 +27,9 @@ def synth_batch(root, config, indices=(0, 1), **kwargs):
     dataset = NuScenesDataset(root, "v1.0-synth", num_sweeps=config.lidar.num_sweeps)
     tokens = [t for s in dataset.scene_names() for t in dataset.sample_tokens(s)]
     frames = [dataset.frame(tokens[i]) for i in indices]
-    samples = [frame_to_sample(f, f.rig.camera_names, config.camera.image_size, IDENTITY_CLASSES, **kwargs)
+    samples = [training_sample(f, f.rig.camera_names, config.camera.image_size, IDENTITY_CLASSES, **kwargs)
                for f in frames]
-    return collate(samples)
+    return collate_training(samples)
 
 
 def test_configs_load_and_reject_unknown_keys(tmp_path):
@@ -94,9 +95,9 @@ def test_augmentation_keeps_points_in_their_boxes(synth_root):
     from calib import points_in_boxes
     before = points_in_boxes(frame.points, frame.boxes.boxes).sum(axis=1)
     rng = np.random.default_rng(0)
-    augment = replace(config.train.augment, modality_dropout=0.0, rotation=(0.5, 0.5), scale=(1.1, 1.1))
-    sample = frame_to_sample(frame, [], (96, 176), IDENTITY_CLASSES, augment, rng)
-    after = points_in_boxes(sample.points.numpy().astype(np.float64), sample.boxes.numpy()).sum(axis=1)
+    augment = replace(tiny_train_config().augment, modality_dropout=0.0, rotation=(0.5, 0.5), scale=(1.1, 1.1))
+    sample = training_sample(frame, [], (96, 176), IDENTITY_CLASSES, augment, rng)
+    after = points_in_boxes(sample.sample.points.numpy().astype(np.float64), sample.boxes.numpy()).sum(axis=1)
     expected = before[frame.boxes.num_lidar_pts > 0]
     assert np.abs(after - expected).max() <= 1 and (after == expected).mean() > 0.95
     mirrored = augment_boxes(np.array([[1.0, 2.0, 0.0, 4, 2, 1, 0.3, 1.0, 0.5]]), np.diag([1.0, -1.0, 1.0, 1.0]))
@@ -173,7 +174,7 @@ def test_inference_with_a_sensor_missing(synth_root, drop):
         frame = frame.without_cameras(frame.rig.camera_names)
     if drop in ("points", "both"):
         frame.points = frame.points[:0]
-    batch, _, _ = collate([frame_to_sample(frame, frame.rig.camera_names, (96, 176), IDENTITY_CLASSES)])
+    batch = collate([frame_to_sample(frame, frame.rig.camera_names, (96, 176))])
     detections = model.predict(batch)
     assert len(detections) == 1 and detections[0].boxes.shape[1] == 9
 
@@ -182,7 +183,7 @@ def test_one_missing_camera_is_masked(synth_root):
     config = tiny_config()
     dataset = NuScenesDataset(synth_root, "v1.0-synth", num_sweeps=2)
     frame = next(dataset.frames()).without_cameras(["CAM_BACK"])
-    sample = frame_to_sample(frame, ["CAM_FRONT", "CAM_BACK"], (96, 176), IDENTITY_CLASSES)
+    sample = frame_to_sample(frame, ["CAM_FRONT", "CAM_BACK"], (96, 176))
     assert sample.camera_valid.tolist() == [True, False] and sample.images[1].abs().sum() == 0
     model = FusionDetector(config).eval()
-    assert len(model.predict(collate([sample])[0])) == 1
+    assert len(model.predict(collate([sample]))) == 1

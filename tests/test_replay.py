@@ -44,7 +44,7 @@ def to_mcap(dataroot, version, out):
 
 
 def replay_mcap(recording, weights, out, *extra) -> dict:
-    return run_replay(parse(add_replay_arguments, "--source", "mcap", "--input", recording, "--sweeps", "keyframes",
+    return run_replay(parse(add_replay_arguments, "--source", "mcap", "--input", recording, "--detect-on", "keyframes",
                             "--checkpoint", weights, "--out", out, "--device", "cpu", *extra))
 
 

@@ -8,7 +8,7 @@ import torch
 from perception.errors import USER_ERRORS, MissingExtra
 from perception.models.lidar import sparse_encoder
 from perception.ops.grid import BEVGrid
-from tests.model_configs import tiny_config
+from tests.model_configs import tiny_config, tiny_train_config
 
 GRID = BEVGrid((-12.8, 12.8), (-12.8, 12.8), (-5.0, 3.0), 0.4)  # 64 x 64 cells, 16 layers of 0.5 m
 
@@ -63,8 +63,8 @@ def test_fused_model_with_the_sparse_encoder_detects_on_cpu_and_refuses_cpu_trai
 def test_fused_model_with_the_sparse_encoder_trains_on_cuda(spconv_available):
     from perception.bench import bench_train_step
 
-    result = bench_train_step(sparse_config(tiny_config()), torch.device("cuda"), steps=8, warmup=2,
-                              num_points=100_000)
+    result = bench_train_step(sparse_config(tiny_config()), tiny_train_config(), torch.device("cuda"), steps=8,
+                              warmup=2, num_points=100_000)
     assert result["last_loss"] < result["first_loss"]
 
 

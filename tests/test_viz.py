@@ -209,7 +209,7 @@ def test_open3d_crash_becomes_render_error(synth_frames, tmp_path, monkeypatch):
 def test_bev_heat_of_detector_branches(synth_frames):
     import torch
 
-    from perception.data.preprocess import collate, frame_to_sample
+    from perception.inference.preprocess import collate, frame_to_sample
     from perception.models.detector import FusionDetector
     from tests.model_configs import tiny_config
 
@@ -217,7 +217,7 @@ def test_bev_heat_of_detector_branches(synth_frames):
     torch.manual_seed(0)
     model = FusionDetector(config).eval()
     frame = synth_frames[0]
-    batch, _, _ = collate([frame_to_sample(frame, frame.rig.camera_names, config.camera.image_size, {})])
+    batch = collate([frame_to_sample(frame, frame.rig.camera_names, config.camera.image_size)])
     with torch.no_grad():
         heat = branch_heat(model.branch_features(batch)[0])
     assert set(heat) == {"camera", "lidar"}
@@ -231,7 +231,7 @@ def test_bev_heat_of_detector_branches(synth_frames):
 def test_viz_command_writes_every_output(synth_root, tmp_path, capsys):
     import argparse
 
-    from perception.eval.results import boxes_to_results, write_results
+    from perception.data.results import boxes_to_results, write_results
     from perception.viz.cli import add_viz_arguments, run_viz
 
     dataset = NuScenesDataset(synth_root, "v1.0-synth")

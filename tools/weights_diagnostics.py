@@ -7,29 +7,27 @@
 python tools/weights_diagnostics.py CHECKPOINT --dataroot DIR --version VERSION --split SPLIT [--every N]
 """
 import argparse
-from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from perception.data.preprocess import collate
+from perception.inference.weights import load_model
 from perception.models.camera.depth_supervision import NO_DEPTH
 from perception.models.heads.targets import build_targets
-from perception.train.checkpoint import load_detector
+from perception.train.augment import collate_training
 from perception.train.data import FrameDataset
 
 MOVING_M_S = 1.0
 
 
 def main(args: argparse.Namespace) -> None:
-    model, config = load_detector(args.checkpoint)
-    config = replace(config, train=replace(config.train, dataroot=str(args.dataroot), version=args.version))
-    dataset = FrameDataset(config, args.split, augment=False)
+    model, config = load_model(args.checkpoint)
+    dataset = FrameDataset(config, str(args.dataroot), args.version, args.split, augment=None, seed=0)
     head = config.head
     depth_hits, depth_cells, speeds, moving_truth = 0, 0, {"moving": [], "still": []}, []
     with torch.no_grad():
         for index in range(0, len(dataset), args.every):
-            batch, boxes, labels = collate([dataset[index]])
+            batch, boxes, labels = collate_training([dataset[index]])
             output = model(batch)
             if output.depth_logits is not None:
                 target = model.camera.depth_targets(batch)

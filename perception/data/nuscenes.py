@@ -31,28 +31,67 @@ NUSCENES_POINT_FIELDS = 5  # x, y, z, intensity, ring index
 US = 1e-6
 
 
-class NuScenesDataset:
-    """A nuScenes-format dataset: scenes, keyframes and ``Frame``s with up to ``num_sweeps`` past lidar sweeps."""
+def versions_in(dataroot: Path) -> list[str]:
+    """Names of the version folders (those holding a ``sample.json`` table) under a dataroot."""
+    return sorted(p.name for p in dataroot.glob("*/") if (p / "sample.json").exists()) if dataroot.is_dir() else []
 
-    def __init__(self, dataroot: str | Path, version: str = "v1.0-mini", num_sweeps: int = 0):
+
+def find_version(dataroot: Path) -> str:
+    """The one version folder of a dataroot; ``DataError`` when it does not exist or holds none or several."""
+    if not dataroot.exists():
+        raise DataError("dataset root does not exist", dataroot)
+    if not dataroot.is_dir():
+        raise DataError("dataset root is not a folder", dataroot)
+    found = versions_in(dataroot)
+    if len(found) != 1:
+        raise DataError("no nuScenes version folder (with sample.json) here" if not found else
+                        f"several nuScenes versions here ({', '.join(found)}); choose one with --version", dataroot)
+    return found[0]
+
+
+class NuScenesDataset:
+    """A nuScenes-format dataset: scenes, keyframes and ``Frame``s with up to ``num_sweeps`` past lidar sweeps.
+
+    ``dataset[i]`` is the ``Frame`` of the i-th keyframe of all scenes in scene and time order; ``len(dataset)``
+    counts them. ``version`` None finds the version folder when the dataroot holds exactly one.
+    """
+
+    def __init__(self, dataroot: str | Path, version: str | None = None, num_sweeps: int = 0):
         self.dataroot = Path(dataroot)
-        self.version = version
+        self.version = version or find_version(self.dataroot)
         self.num_sweeps = int(num_sweeps)
-        table_dir = self.dataroot / version
+        table_dir = self.dataroot / self.version
         if not table_dir.is_dir():
-            found = sorted(p.name for p in self.dataroot.glob("*/") if (p / "sample.json").exists()) \
-                if self.dataroot.is_dir() else []
-            raise DataError(f"no nuScenes version folder '{version}' here"
+            found = versions_in(self.dataroot)
+            raise DataError(f"no nuScenes version folder '{self.version}' here"
                             + (f"; versions found: {', '.join(found)}" if found else ""), self.dataroot)
         missing = [t for t in TABLES if not (table_dir / f"{t}.json").is_file()]
         if missing:
             raise DataError(f"missing nuScenes tables: {', '.join(missing)}", table_dir)
         try:
             with contextlib.redirect_stdout(io.StringIO()):
-                self.nusc = NuScenes(version=version, dataroot=str(self.dataroot), verbose=False)
+                self.nusc = NuScenes(version=self.version, dataroot=str(self.dataroot), verbose=False)
         except (ValueError, KeyError, AssertionError) as error:
             raise DataError(f"nuscenes-devkit cannot read this database: {error!r}", table_dir) from None
         self._scene_by_name = {scene["name"]: scene for scene in self.nusc.scene}
+        self._all_tokens: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self.all_sample_tokens())
+
+    def __getitem__(self, index: int) -> Frame:
+        tokens = self.all_sample_tokens()
+        if not -len(tokens) <= index < len(tokens):
+            raise IndexError(f"keyframe index {index} out of range: {self.dataroot / self.version} has {len(tokens)}")
+        return self.frame(tokens[index])
+
+    def all_sample_tokens(self, split: str | None = None) -> list[str]:
+        """Keyframe tokens of every scene (or of a split's scenes) in scene and time order."""
+        if split is not None:
+            return [token for scene in self.scene_names(split) for token in self.sample_tokens(scene)]
+        if self._all_tokens is None:
+            self._all_tokens = [token for scene in self.scene_names() for token in self.sample_tokens(scene)]
+        return self._all_tokens
 
     # --- scenes and samples ---------------------------------------------------------------------------------------
     def scene_names(self, split: str | None = None) -> list[str]:

@@ -1,29 +1,30 @@
-"""``perception eval``: arguments and the command that evaluates a results file."""
+"""``perception eval``: score a results file, or run a detector over a split and score it, through the devkit."""
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from perception.cli_args import add_dataset_arguments, add_device_argument
 from perception.errors import DataError
 
 DEFAULT_OUT = Path("outputs/eval")
+MODALITY_CHOICES = ("fused", "lidar", "camera")
 
 
 def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--results", type=Path, default=None, help="nuScenes detection results JSON to evaluate")
-    parser.add_argument("--dataroot", type=Path, required=True, help="nuScenes-format dataset root")
-    parser.add_argument("--version", default="v1.0-mini", help="version folder of the tables")
-    parser.add_argument("--split", default="mini_val",
-                        help="official split (e.g. mini_val, val) or a custom one from <version>/splits.json")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
-                        help="folder for metrics.json, summary.md and plots/")
-    parser.add_argument("--checkpoint", type=Path, default=None,
-                        help="run this detector over the split first, then score its results")
-    parser.add_argument("--config", type=Path, default=None,
-                        help="model YAML to use with --checkpoint instead of the one stored in it")
-    parser.add_argument("--modalities", action="store_true",
-                        help="with --checkpoint: score fused, lidar-only and camera-only and write a modality table")
-    parser.add_argument("--device", default=None, help="cpu or cuda for --checkpoint (default: cuda if available)")
+    add_dataset_arguments(parser, scene=False, split=True)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for metrics.json, summary.md and plots/")
+    detector = parser.add_argument_group("running a detector first")
+    detector.add_argument("--checkpoint", type=Path, default=None,
+                          help="weights (.json/.safetensors, a run folder, or 'demo') to run over the split first")
+    detector.add_argument("--config", type=Path, default=None,
+                          help="model YAML to use with --checkpoint instead of the one stored in it")
+    detector.add_argument("--modality", choices=MODALITY_CHOICES, default="fused",
+                          help="with --checkpoint: which sensors the detector gets")
+    detector.add_argument("--modalities", action="store_true",
+                          help="with --checkpoint: score fused, lidar-only and camera-only and write a modality table")
+    add_device_argument(detector)
 
 
 def run_eval(args: argparse.Namespace) -> dict:
@@ -32,49 +33,35 @@ def run_eval(args: argparse.Namespace) -> dict:
 
     if args.checkpoint is not None:
         return run_detector_eval(args)
-    if args.config is not None or args.modalities:
-        raise DataError("--config and --modalities need --checkpoint (the detector to run)")
+    if args.config is not None or args.modalities or args.modality != "fused":
+        raise DataError("--config, --modality and --modalities need --checkpoint (the detector to run)")
     if args.results is None:
-        raise DataError("nothing to evaluate: pass --results FILE or --checkpoint CKPT")
+        raise DataError("nothing to evaluate: pass --results FILE or --checkpoint WEIGHTS")
     metrics = evaluate(args.dataroot, args.version, args.split, args.results, args.out)
-    print_headline(args.split, metrics, args.out)
+    print_headline(metrics["split"], metrics, args.out)
     return metrics
 
 
 def run_detector_eval(args: argparse.Namespace) -> dict:
-    """Detect on every keyframe of the split, write results JSON per modality, score each, and compare them."""
-    import time
-
-    import torch
-
+    """Detect on every keyframe of the split per modality, write results JSON, score each, and compare them."""
     from perception.data.nuscenes import NuScenesDataset
-    from perception.detect import detect_split
-    from perception.eval.evaluate import evaluate, split_sample_tokens
-    from perception.eval.report import modality_table
-    from perception.eval.results import write_results
+    from perception.eval.evaluate import split_sample_tokens
+    from perception.eval.runner import score_detector
+    from perception.inference import load_detector
     from perception.models.config import load_config
-    from perception.train.checkpoint import load_detector
 
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model, config = load_detector(args.checkpoint, device, load_config(args.config) if args.config else None)
-    dataset = NuScenesDataset(args.dataroot, args.version, num_sweeps=config.lidar.num_sweeps)
-    tokens = split_sample_tokens(dataset, args.split)
-    runs = {}
-    for modality in ("fused", "lidar", "camera") if args.modalities else ("fused",):
-        out = args.out / modality if args.modalities else args.out
-        start = time.perf_counter()
-        results = detect_split(model, config, dataset, tokens, device, modality)
-        inference_s = time.perf_counter() - start
-        write_results(out / "results.json", results, use_camera=modality != "lidar", use_lidar=modality != "camera")
-        runs[modality] = evaluate(args.dataroot, args.version, args.split, out / "results.json", out,
-                                  earlier_phases={f"inference ({device})": inference_s})
-        print_headline(f"{args.split} ({modality})", runs[modality], out)
-    if args.modalities:
-        from calib.atomic import atomic_write_bytes
-
-        atomic_write_bytes(args.out / "modalities.md", modality_table(runs).encode())
+    if args.results is not None:
+        raise DataError("pass either --results (score a file) or --checkpoint (run a detector), not both")
+    detector = load_detector(args.checkpoint, args.device, load_config(args.config) if args.config else None)
+    dataset = NuScenesDataset(args.dataroot, args.version, num_sweeps=detector.config.lidar.num_sweeps)
+    tokens = split_sample_tokens(dataset, args.split) if args.split else dataset.all_sample_tokens()
+    modalities = MODALITY_CHOICES if args.modalities else (args.modality,)
+    runs = score_detector(detector, dataset, args.split, tokens, modalities, args.out)
+    for modality, metrics in runs.items():
+        print_headline(f"{metrics['split']} ({modality})", metrics, args.out / modality if len(runs) > 1 else args.out)
+    if len(runs) > 1:
         print(f"modality table: {args.out / 'modalities.md'}")
-    return runs["fused"]
+    return runs[modalities[0]]
 
 
 def print_headline(name: str, metrics: dict, out: Path) -> None:

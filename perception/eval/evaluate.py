@@ -1,8 +1,8 @@
 """nuScenes detection metrics of a results file, computed by nuscenes-devkit's ``DetectionEval``, plus AP per
 distance band from the devkit's own ``accumulate``/``calc_ap``.
 
-Works on any nuScenes-format version and split: official splits (e.g. ``mini_val`` of ``v1.0-mini``) or custom ones
-from ``<dataroot>/<version>/splits.json``.
+Works on any nuScenes-format version and split: official splits (e.g. ``mini_val`` of ``v1.0-mini``), custom ones
+from ``<dataroot>/<version>/splits.json``, or (split None) exactly the keyframes a results file covers.
 """
 from __future__ import annotations
 
@@ -11,24 +11,28 @@ import json
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 from nuscenes.eval.common.config import config_factory
 from nuscenes.eval.common.data_classes import EvalBoxes
 from nuscenes.eval.detection.algo import accumulate, calc_ap
 from nuscenes.eval.detection.data_classes import DetectionConfig
+from nuscenes.eval.detection import evaluate as devkit_evaluate
 from nuscenes.eval.detection.evaluate import DetectionEval
 
 from perception.data.classes import detection_class_of
 from perception.data.nuscenes import LIDAR_CHANNEL, NuScenesDataset
 from perception.errors import DataError
 from perception.eval.report import metrics_summary, write_metrics_json, write_plots, write_summary_markdown
-from perception.eval.results import read_results
+from perception.data.results import read_results
 
 EVAL_CONFIG = "detection_cvpr_2019"
 DISTANCE_BANDS = ((0.0, 20.0), (20.0, 30.0), (30.0, 50.0))
 """Bands of xy distance from the ego (m) for the AP breakdown; 50 m is the largest class range of the config."""
 PLACEHOLDER_DISTANCE_M = 1000.0  # beyond every class range of the config
+RESULTS_SAMPLES = "samples of the results file"
+"""The split label when a results file is scored on the keyframes it covers (no ``--split``)."""
 
 
 class PhaseTimer:
@@ -46,9 +50,10 @@ class PhaseTimer:
             self.seconds[phase] = time.perf_counter() - start
 
 
-def evaluate(dataroot: str | Path, version: str, split: str, results_path: str | Path, out_dir: str | Path,
-             plots: bool = True, earlier_phases: dict[str, float] | None = None) -> dict:
-    """Evaluate a results file on a split; write ``metrics.json``, ``summary.md`` and (if ``plots``) PNG plots
+def evaluate(dataroot: str | Path, version: str | None, split: str | None, results_path: str | Path,
+             out_dir: str | Path, plots: bool = True, earlier_phases: dict[str, float] | None = None) -> dict:
+    """Evaluate a results file on a split (None: on the keyframes it covers; version None: the dataroot's one
+    version); write ``metrics.json``, ``summary.md`` and (if ``plots``) PNG plots
     under ``out_dir/plots``; return the metrics as written to ``metrics.json`` (see ``report.metrics_summary``).
     ``earlier_phases`` (e.g. the inference that made the results) are reported first among the runtimes.
     """
@@ -57,11 +62,13 @@ def evaluate(dataroot: str | Path, version: str, split: str, results_path: str |
     timer.seconds.update(earlier_phases or {})
     with timer("load database"):
         dataset = NuScenesDataset(dataroot, version)
-        sample_tokens = split_sample_tokens(dataset, split)
+        sample_tokens = split_sample_tokens(dataset, split) if split is not None else None
     with timer("validate results"):
         document = read_results(results_path, sample_tokens)
+        if split is None:
+            sample_tokens = results_sample_tokens(dataset, document, results_path)
     with timer("devkit: load and filter boxes"):
-        devkit = devkit_evaluation(dataset, split, Path(results_path), document, out_dir)
+        devkit = devkit_evaluation(dataset, split, sample_tokens, Path(results_path), document, out_dir)
     with timer("devkit: match and score"):
         metrics, metric_data = devkit.evaluate()
     with timer("AP per distance band"):
@@ -69,7 +76,8 @@ def evaluate(dataroot: str | Path, version: str, split: str, results_path: str |
     if plots:
         with timer("plots"):
             write_plots(metrics, metric_data, out_dir / "plots")
-    summary = {"dataroot": str(dataroot), "version": version, "split": split, "results_file": str(results_path),
+    summary = {"dataroot": str(dataroot), "version": dataset.version, "split": split or RESULTS_SAMPLES,
+               "results_file": str(results_path),
                "meta": document["meta"], "config": EVAL_CONFIG, "num_samples": len(sample_tokens),
                "num_gt_boxes": len(devkit.gt_boxes.all), "num_pred_boxes": len(devkit.pred_boxes.all),
                "class_num_gt": count_by_class(devkit.gt_boxes, devkit.cfg.class_names),
@@ -81,32 +89,50 @@ def evaluate(dataroot: str | Path, version: str, split: str, results_path: str |
 
 def split_sample_tokens(dataset: NuScenesDataset, split: str) -> list[str]:
     """Sample tokens of an official or custom split, in scene and time order; DataError if it has none."""
-    tokens = [token for scene in dataset.scene_names(split) for token in dataset.sample_tokens(scene)]
+    tokens = dataset.all_sample_tokens(split)
     if not tokens:
         raise DataError(f"split '{split}' has no samples in this version", dataset.dataroot / dataset.version)
     return tokens
 
 
-def devkit_evaluation(dataset: NuScenesDataset, split: str, results_path: Path, document: dict,
-                      out_dir: Path) -> DetectionEval:
+def results_sample_tokens(dataset: NuScenesDataset, document: dict, results_path: str | Path) -> list[str]:
+    """The keyframes a results file covers, each of which must be a sample of the dataset."""
+    known = set(dataset.all_sample_tokens())
+    unknown = [token for token in document["results"] if token not in known]
+    if unknown:
+        raise DataError(f"{len(unknown)} sample tokens are not keyframes of {dataset.dataroot / dataset.version}, "
+                        f"e.g. '{unknown[0]}'", results_path)
+    if not document["results"]:
+        raise DataError("results cover no keyframe; nothing to evaluate", results_path)
+    return list(document["results"])
+
+
+def devkit_evaluation(dataset: NuScenesDataset, split: str | None, sample_tokens: list[str], results_path: Path,
+                      document: dict, out_dir: Path) -> DetectionEval:
     """The devkit's ``DetectionEval`` with GT and predictions loaded and filtered (range, lidar points, bike racks).
+
+    Without a split, the devkit's custom-split path is given ``sample_tokens`` as the split's keyframes (through
+    its ``get_samples_of_custom_split`` hook), so it loads exactly those ground truths and predictions.
 
     The devkit crashes when a split has no predicted box at all; then it reads a copy of the results holding one
     placeholder box beyond every class range, which its own range filter removes before matching, so the metrics
     are exactly those of an empty prediction set (AP 0, TP errors 1, NDS 0).
     """
     if not any(_has_detection_class(dataset, token) for token in document["results"]):
-        raise DataError(f"split '{split}' has no ground-truth boxes of the detection classes; nothing to evaluate",
+        raise DataError(f"split '{split or RESULTS_SAMPLES}' has no ground-truth boxes of the detection classes; nothing to evaluate",
                         dataset.dataroot / dataset.version)
     with tempfile.TemporaryDirectory() as scratch:
         if not any(document["results"].values()):
             results_path = Path(scratch) / "results_with_placeholder.json"
             results_path.write_text(json.dumps(_with_placeholder_box(dataset, document)))
+        split_keyframes = contextlib.nullcontext() if split is not None else mock.patch.object(
+            devkit_evaluate, "get_samples_of_custom_split", lambda split_name, nusc: sample_tokens)
         try:
-            return DetectionEval(dataset.nusc, config_factory(EVAL_CONFIG), str(results_path), split,
-                                 output_dir=str(out_dir), verbose=False)
+            with split_keyframes:
+                return DetectionEval(dataset.nusc, config_factory(EVAL_CONFIG), str(results_path),
+                                     split or RESULTS_SAMPLES, output_dir=str(out_dir), verbose=False)
         except (AssertionError, ValueError) as error:  # the devkit validates its inputs with assertions
-            raise DataError(f"nuscenes-devkit rejected split '{split}': {error}",
+            raise DataError(f"nuscenes-devkit rejected split '{split or RESULTS_SAMPLES}': {error}",
                             dataset.dataroot / dataset.version) from None
 
 

@@ -68,37 +68,6 @@ class HeadConfig:
 
 
 @dataclass(frozen=True)
-class AugmentConfig:
-    rotation: tuple[float, float]   # global yaw range, radians
-    scale: tuple[float, float]
-    flip_x: bool
-    flip_y: bool
-    image_resize: tuple[float, float]  # image scale jitter around the fit-to-input scale
-    image_crop_jitter: float        # fraction of the free margin used for random crop offsets
-    modality_dropout: float         # probability of dropping all cameras, and separately all points
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    dataroot: str
-    version: str
-    train_split: str
-    val_split: str
-    epochs: int
-    batch_size: int
-    lr: float
-    weight_decay: float
-    schedule: Literal["one_cycle", "cosine"]
-    grad_clip: float
-    amp: bool
-    num_workers: int
-    seed: int
-    log_every: int
-    checkpoint_every: int           # steps between checkpoints (and at every epoch end)
-    augment: AugmentConfig
-
-
-@dataclass(frozen=True)
 class DetectorConfig:
     classes: tuple[str, ...]
     bev: BEVGrid                 # the fused grid the decoder and head work on
@@ -106,7 +75,6 @@ class DetectorConfig:
     lidar: LidarConfig
     decoder: DecoderConfig
     head: HeadConfig
-    train: TrainConfig
 
     def __post_init__(self):
         if len(self.head.nms_radius) != len(self.classes):
@@ -116,4 +84,6 @@ class DetectorConfig:
 
 
 def load_config(path: str | Path) -> DetectorConfig:
-    return load_yaml_config(DetectorConfig, path)
+    """The model part of a config file: every top-level section except ``train`` (see ``perception.train.config``),
+    which a detector does not need and a shipped checkpoint does not carry."""
+    return load_yaml_config(DetectorConfig, path, section=None, ignore=("train",))

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from perception.cli_args import (add_dataset_arguments, add_device_argument, deprecated_alias, open_dataset_arg,
+                                 scene_arg)
 from perception.errors import DataError
 from perception.replay.sync import DEFAULT_TOLERANCE_MS
 
@@ -13,30 +15,32 @@ DEFAULT_OUT = Path("outputs/replay")
 def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", choices=("nuscenes", "mcap"), required=True,
                         help="a scene of a nuScenes-format dataset, or an MCAP recording with Foxglove schemas")
-    parser.add_argument("--dataroot", type=Path, default=None, help="--source nuscenes: dataset root")
-    parser.add_argument("--version", default="v1.0-mini", help="--source nuscenes: version folder of the tables")
-    parser.add_argument("--scene", default=None, help="--source nuscenes: scene name (default: the first)")
     parser.add_argument("--input", type=Path, default=None, help="--source mcap: the recording")
+    nuscenes = parser.add_argument_group("--source nuscenes")
+    nuscenes.add_argument("--dataroot", type=Path, default=None, help="nuScenes-format dataset root")
+    nuscenes.add_argument("--version", default=None,
+                          help="version folder of the tables (default: the only one under --dataroot)")
+    nuscenes.add_argument("--scene", default=None, help="scene name (default: the first)")
     parser.add_argument("--topics", type=Path, default=None,
                         help="YAML naming the recording's topics and frames (default: nuscenes2mcap's names)")
-    parser.add_argument("--checkpoint", type=Path, default=None,
-                        help="checkpoint .json/.safetensors or run folder (default: the demo weights)")
+    parser.add_argument("--checkpoint", default="demo",
+                        help="weights: 'demo' (shipped), a .json/.safetensors file or a training run folder")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
                         help="folder for detections.mcap, results.json, replay.mp4 and summary.json")
     parser.add_argument("--rate", type=float, default=0.0,
-                        help="playback speed: 1.0 paces to recording time and drops late frames, 0 (default) runs "
-                             "as fast as possible")
-    parser.add_argument("--sweeps", choices=("keyframes", "all"), default=None,
+                        help="playback speed: 1.0 paces to recording time and drops late frames, 0 runs as fast as "
+                             "possible")
+    parser.add_argument("--detect-on", choices=("keyframes", "all"), default=None,
                         help="detect on keyframes only or on every lidar sweep (default: keyframes for nuscenes, "
                              "all for mcap)")
+    deprecated_alias(parser, "--sweeps", "--detect-on", "detect_on", choices=("keyframes", "all"))
     parser.add_argument("--tolerance-ms", type=float, default=DEFAULT_TOLERANCE_MS,
                         help="the farthest in time a camera image may be from its sweep")
     parser.add_argument("--video", action="store_true", help="also write replay.mp4 (camera ring with boxes)")
-    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    add_device_argument(parser)
 
 
 def open_source(args: argparse.Namespace, topics, keyframes_only: bool, num_sweeps: int):
-    from perception.data.nuscenes import NuScenesDataset
     from perception.replay.mcap_source import McapSource
     from perception.replay.nuscenes_source import NuScenesSource
 
@@ -45,45 +49,39 @@ def open_source(args: argparse.Namespace, topics, keyframes_only: bool, num_swee
             raise DataError("--source mcap needs --input RECORDING.mcap")
         return McapSource(args.input, topics)
     if args.dataroot is None:
-        raise DataError("--source nuscenes needs --dataroot (and --version, --scene)")
-    dataset = NuScenesDataset(args.dataroot, args.version)
-    return NuScenesSource(dataset, args.scene or dataset.scene_names()[0], topics, keyframes_only, num_sweeps)
+        raise DataError("--source nuscenes needs --dataroot (and optionally --version, --scene)")
+    dataset = open_dataset_arg(args)
+    return NuScenesSource(dataset, scene_arg(dataset, args), topics, keyframes_only, num_sweeps)
 
 
 def run_replay(args: argparse.Namespace) -> dict:
     """Replay the source through the detector; print one line of results and return the summary."""
-    import torch
-
-    from perception.cli import DEMO_WEIGHTS  # here, not at the top: perception.cli imports this module
+    from perception.inference import load_detector
     from perception.replay.pipeline import ReplaySettings, replay
     from perception.replay.topics import load_topic_map
-    from perception.train.checkpoint import load_detector
 
     if args.rate < 0 or args.tolerance_ms <= 0:
         raise DataError(f"--rate must be >= 0 and --tolerance-ms > 0, got {args.rate} and {args.tolerance_ms}")
-    keyframes_only = (args.sweeps or ("keyframes" if args.source == "nuscenes" else "all")) == "keyframes"
+    keyframes_only = (args.detect_on or ("keyframes" if args.source == "nuscenes" else "all")) == "keyframes"
     topics = load_topic_map(args.topics)
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model, config = load_detector(args.checkpoint or DEMO_WEIGHTS, device)
-    source = open_source(args, topics, keyframes_only, config.lidar.num_sweeps)
-    summary = replay(source, topics, model, config, device, args.out,
+    detector = load_detector(args.checkpoint, args.device)
+    source = open_source(args, topics, keyframes_only, detector.config.lidar.num_sweeps)
+    summary = replay(source, topics, detector, args.out,
                      ReplaySettings(args.rate, args.tolerance_ms, keyframes_only, args.video))
     if keyframes_only and args.source == "mcap" and not source.keyframes:
-        raise DataError("the recording lists no keyframes (no 'nuscenes-keyframes' metadata); use --sweeps all",
+        raise DataError("the recording lists no keyframes (no 'nuscenes-keyframes' metadata); use --detect-on all",
                         args.input)
     frames, latency = summary["frames"], summary["latency_ms"]
     model_ms = f", model p50 {latency['model']['p50']:.0f} ms" if latency else ""
-    print(f"{summary['scene']}: {frames['detected']} frames at {summary['throughput_fps']:.2f} fps on {device}"
-          f"{model_ms}; {frames['dropped']} dropped, {frames['skipped']} skipped, "
+    print(f"{summary['scene']}: {frames['detected']} frames at {summary['throughput_fps']:.2f} fps on "
+          f"{detector.device}{model_ms}; {frames['dropped']} dropped, {frames['skipped']} skipped, "
           f"{summary['faults']['corrupt'] + summary['faults']['unreadable']} bad messages"
           f"{'; recording cut off' if summary['truncated'] else ''} -> {args.out}")
     return summary
 
 
 def add_to_mcap_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataroot", type=Path, required=True, help="nuScenes-format dataset root")
-    parser.add_argument("--version", default="v1.0-mini", help="version folder of the tables")
-    parser.add_argument("--scene", default=None, help="scene name (default: the first)")
+    add_dataset_arguments(parser)
     parser.add_argument("--out", type=Path, default=None, help="MCAP file to write (default: outputs/<scene>.mcap)")
     parser.add_argument("--topics", type=Path, default=None,
                         help="YAML naming the topics and frames to write (default: nuscenes2mcap's names)")
@@ -91,13 +89,12 @@ def add_to_mcap_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_to_mcap(args: argparse.Namespace) -> Path:
     """Write every lidar sweep and camera image of the scene, with transforms, to an MCAP file."""
-    from perception.data.nuscenes import NuScenesDataset
     from perception.replay.nuscenes_source import NuScenesSource
     from perception.replay.to_mcap import write_recording
     from perception.replay.topics import load_topic_map
 
-    dataset = NuScenesDataset(args.dataroot, args.version)
-    scene = args.scene or dataset.scene_names()[0]
+    dataset = open_dataset_arg(args)
+    scene = scene_arg(dataset, args)
     out = args.out or Path("outputs") / f"{scene}.mcap"
     counts = write_recording(NuScenesSource(dataset, scene, load_topic_map(args.topics)), out)
     unreadable = f" ({counts['unreadable']} unreadable files left out)" if counts["unreadable"] else ""

@@ -10,9 +10,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from calib.atomic import atomic_write_bytes
+from perception.inference import Detector
 from perception.replay.jobs import decode_jobs
 from perception.replay.runner import ReplayOptions, run_jobs
 from perception.replay.sinks import McapSink, ResultsSink, VideoSink
@@ -32,10 +31,10 @@ class ReplaySettings:
     progress: bool = True
 
 
-def replay(source, topics: TopicMap, model, config, device: str | torch.device, out: str | Path,
-           settings: ReplaySettings) -> dict:
+def replay(source, topics: TopicMap, detector: Detector, out: str | Path, settings: ReplaySettings) -> dict:
     """Replay ``source`` (a ``NuScenesSource`` or ``McapSource``) through the detector; return the summary."""
     out = Path(out)
+    config = detector.config
     synchronizer = Synchronizer(TransformBuffer(topics.world_frame, topics.ego_frame), config.lidar.num_sweeps,
                                 round(settings.tolerance_ms * 1e6), settings.keyframes_only)
     results = ResultsSink(out / RESULTS_NAME, config.camera.enabled, config.lidar.enabled)
@@ -43,9 +42,9 @@ def replay(source, topics: TopicMap, model, config, device: str | torch.device, 
     if settings.video:
         sinks.append(VideoSink(out / VIDEO_NAME))
     start = time.perf_counter()
-    stats = run_jobs(decode_jobs(source, synchronizer), model, config, device, sinks,
+    stats = run_jobs(decode_jobs(source, synchronizer), detector, sinks,
                      ReplayOptions(settings.rate, settings.progress, source.expected_frames))
-    summary = {"scene": source.scene_name, "device": str(device), "rate": settings.rate,
+    summary = {"scene": source.scene_name, "device": str(detector.device), "rate": settings.rate,
                "sweeps": "keyframes" if settings.keyframes_only else "all", "tolerance_ms": settings.tolerance_ms,
                **stats.summary(time.perf_counter() - start),
                "truncated": source.truncation.as_dict() if source.truncation else None,

@@ -13,12 +13,10 @@ import time
 from dataclasses import dataclass
 from typing import Iterator
 
-import torch
 from tqdm import tqdm
 
-from perception.boxes import Boxes3D
-from perception.data.frame import Frame
-from perception.detect import detect_frame
+from perception.inference import MODALITIES, Detector
+from perception.models.config import DetectorConfig
 from perception.replay.events import NS
 from perception.replay.jobs import Job
 from perception.replay.sinks import Sink
@@ -88,33 +86,7 @@ class Pacer:
         return True
 
 
-class _TimedModel:
-    """Stands in for the model inside ``detect_frame`` to split its time into preprocess, model and postprocess."""
-
-    def __init__(self, model, device):
-        self.model, self.synchronize = model, torch.device(device).type == "cuda"
-        self.start = self.end = 0.0
-
-    def predict(self, batch):
-        self.start = time.perf_counter()
-        detections = self.model.predict(batch)
-        if self.synchronize:  # CUDA runs asynchronously: wait, so the time is the model's
-            torch.cuda.synchronize()
-        self.end = time.perf_counter()
-        return detections
-
-
-def detect_timed(model, config, frame: Frame, device, modality: str) -> tuple[Boxes3D, dict[str, float]]:
-    """``detect_frame`` and the seconds of its preprocess, model and postprocess stages."""
-    timed = _TimedModel(model, device)
-    start = time.perf_counter()
-    boxes = detect_frame(timed, config, frame, device, modality)
-    end = time.perf_counter()
-    return boxes, {"preprocess": timed.start - start, "model": timed.end - timed.start,
-                   "postprocess": end - timed.end}
-
-
-def modality_of(job: Job, config) -> str | None:
+def modality_of(job: Job, config: DetectorConfig) -> str | None:
     """'fused' when the sweep has points (missing cameras are simply absent), 'camera' for an empty sweep, None
     when the model has no input it can use."""
     if job.sweep_points and config.lidar.enabled:
@@ -129,7 +101,7 @@ class ReplayOptions:
     expected_frames: int | None = None  # for the progress bar
 
 
-def run_jobs(jobs: Iterator[Job], model, config, device, sinks: list[Sink], options: ReplayOptions) -> ReplayStats:
+def run_jobs(jobs: Iterator[Job], detector: Detector, sinks: list[Sink], options: ReplayOptions) -> ReplayStats:
     """Detect on every job's frame and hand inputs and results to the sinks; closes the sinks (keeping their
     files only when the run completes)."""
     stats, pacer = ReplayStats(), Pacer(options.rate)
@@ -149,14 +121,14 @@ def run_jobs(jobs: Iterator[Job], model, config, device, sinks: list[Sink], opti
             if job.skipped:
                 stats.skip(job.time_ns, job.skipped)
                 continue
-            modality = modality_of(job, config)
+            modality = modality_of(job, detector.config)
             if modality is None:
                 stats.skip(job.time_ns, "no input the model uses (empty sweep, no camera image)")
                 continue
             if not pacer.admit(job.time_ns):
                 stats.dropped += 1
                 continue
-            boxes, seconds = detect_timed(model, config, job.frame, device, modality)
+            boxes, seconds = detector.detect_timed(job.frame, MODALITIES[modality])
             stats.camera_only += modality == "camera"
             write_start = time.perf_counter()
             for sink in sinks:

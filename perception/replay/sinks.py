@@ -12,15 +12,15 @@ import cv2
 import numpy as np
 
 from perception.boxes import Boxes3D
-from perception.eval.results import boxes_to_results, write_results
+from perception.data.results import boxes_to_results, write_results
 from perception.replay.events import NS
 from perception.replay.foxglove_detections import image_annotations, scene_update
 from perception.replay.jobs import Job
 from perception.replay.mcap_output import McapOutput
 from perception.replay.topics import TopicMap
-from perception.viz.cli import DEFAULT_MIN_SCORE
 from perception.viz.fused import fused_frame
 from perception.viz.images import VideoFile
+from perception.viz.style import DEFAULT_MIN_SCORE
 
 VIDEO_WIDTH = 480  # per camera tile
 VIDEO_FPS_RANGE = (1.0, 30.0)

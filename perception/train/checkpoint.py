@@ -1,29 +1,21 @@
 """Checkpoints: safetensors tensors + a JSON sidecar, written atomically; exact training resume; never pickle.
 
-A checkpoint ``ckpt-<step>`` is two files: ``.safetensors`` (model weights, optimizer tensors, torch RNG states) and
-``.json`` (config, classes, version, optimizer hyper-parameters, scheduler, scaler, numpy/python RNG, epoch, step,
-and the sha256 of the tensor file). ``latest.json`` names the newest complete checkpoint and is replaced last, so
+A checkpoint ``ckpt-<step>`` is a weights pair (``perception.inference.weights``): ``.safetensors`` (model weights,
+optimizer tensors, torch RNG states) and ``.json`` (model config, training config, classes, version, optimizer
+hyper-parameters, scheduler, scaler, numpy/python RNG, epoch, step, and the sha256 of the tensor file). ``latest.json`` names the newest complete checkpoint and is replaced last, so
 a kill at any moment leaves the previous checkpoint usable.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save
 
 from calib.atomic import atomic_write_bytes
-from perception.errors import DataError
-
-FORMAT_VERSION = 1
-
-
-def _digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+from perception.inference.weights import FORMAT_VERSION, load_checkpoint, resolve_checkpoint, write_pair
 
 
 def optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
@@ -75,11 +67,15 @@ def restore_rng(tensors: dict[str, torch.Tensor], meta: dict) -> None:
 
 
 def save_checkpoint(directory: str | Path, step: int, epoch: int, model: torch.nn.Module, config: dict,
-                    classes: list[str], optimizer=None, scheduler=None, scaler=None, keep: int = 2) -> Path:
-    """Write ``ckpt-<step>`` and point ``latest.json`` at it; keep the newest ``keep`` checkpoints."""
+                    classes: list[str], optimizer=None, scheduler=None, scaler=None, keep: int = 2,
+                    train_config: dict | None = None) -> Path:
+    """Write ``ckpt-<step>`` and point ``latest.json`` at it; keep the newest ``keep`` checkpoints. ``config`` is
+    the model's (all that exported weights keep), ``train_config`` the run's training settings."""
     directory = Path(directory)
     tensors = {f"model.{k}": v.detach().contiguous() for k, v in model.state_dict().items()}
     meta = {"format": FORMAT_VERSION, "step": step, "epoch": epoch, "config": config, "classes": classes}
+    if train_config is not None:
+        meta["train_config"] = train_config
     if optimizer is not None:
         optimizer_part, meta["optimizer"] = optimizer_tensors(optimizer)
         tensors.update(optimizer_part)
@@ -96,15 +92,6 @@ def save_checkpoint(directory: str | Path, step: int, epoch: int, model: torch.n
     return directory / f"{name}.json"
 
 
-def write_pair(directory: Path, name: str, tensors: dict[str, torch.Tensor], meta: dict) -> Path:
-    """``<name>.safetensors`` then its sidecar ``<name>.json`` (which records the tensor file's sha256)."""
-    data = save({k: v.detach().contiguous().cpu() for k, v in tensors.items()})
-    meta = {**meta, "tensors_file": f"{name}.safetensors", "tensors_sha256": _digest(data)}
-    atomic_write_bytes(directory / f"{name}.safetensors", data)
-    atomic_write_bytes(directory / f"{name}.json", json.dumps(meta, indent=1).encode())
-    return directory / f"{name}.json"
-
-
 def export_weights(checkpoint_path: str | Path, out_path: str | Path) -> Path:
     """A model-only copy of a training checkpoint (no optimizer or RNG state), e.g. to ship as demo weights.
 
@@ -118,53 +105,3 @@ def export_weights(checkpoint_path: str | Path, out_path: str | Path) -> Path:
                                                              ("format", "step", "epoch", "config", "classes")} | source)
 
 
-def resolve_checkpoint(path: str | Path) -> Path:
-    """The sidecar JSON of a checkpoint given as its .json, its .safetensors, or a directory with latest.json."""
-    path = Path(path)
-    if path.is_dir():
-        latest = path / "latest.json"
-        if not latest.exists():
-            raise DataError("no checkpoint here (latest.json is missing)", path)
-        return path / json.loads(latest.read_text())["checkpoint"]
-    return path.with_suffix(".json") if path.suffix == ".safetensors" else path
-
-
-def load_checkpoint(path: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
-    """(sidecar metadata, tensors) after checking the tensor file against its recorded sha256."""
-    sidecar = resolve_checkpoint(path)
-    try:
-        meta = json.loads(sidecar.read_text())
-    except FileNotFoundError:
-        raise DataError("checkpoint file does not exist", sidecar) from None
-    except json.JSONDecodeError as error:
-        raise DataError(f"checkpoint sidecar is not valid JSON ({error})", sidecar) from None
-    tensor_path = sidecar.parent / meta["tensors_file"]
-    try:
-        data = tensor_path.read_bytes()
-    except FileNotFoundError:
-        raise DataError("checkpoint tensor file does not exist", tensor_path) from None
-    if _digest(data) != meta["tensors_sha256"]:
-        raise DataError("checkpoint tensor file is corrupt (sha256 does not match its sidecar)", tensor_path)
-    return meta, load_file(str(tensor_path))
-
-
-def model_state(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
-
-
-def load_detector(path: str | Path, device: str | torch.device = "cpu", config=None):
-    """(model in eval mode, its config) from a checkpoint. The config travels in the sidecar; a given ``config``
-    (e.g. with another score threshold) replaces it and must describe the same network."""
-    from perception.models.config import DetectorConfig
-    from perception.models.detector import FusionDetector
-    from perception.typed_config import from_dict
-
-    meta, tensors = load_checkpoint(path)
-    config = config or from_dict(DetectorConfig, meta["config"], str(resolve_checkpoint(path)))
-    model = FusionDetector(config)
-    try:
-        model.load_state_dict({k: v.float() for k, v in model_state(tensors).items()})
-    except RuntimeError as error:
-        raise DataError(f"checkpoint does not fit the config's network: {str(error).splitlines()[0]}",
-                        resolve_checkpoint(path)) from None
-    return model.to(device).eval(), config

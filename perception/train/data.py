@@ -7,19 +7,20 @@ from torch.utils.data import Dataset, Sampler
 
 from perception.data.classes import CLASS_INDEX
 from perception.data.nuscenes import NuScenesDataset
-from perception.data.preprocess import Sample, frame_to_sample
 from perception.models.config import DetectorConfig
+from perception.train.augment import TrainingSample, training_sample
+from perception.train.config import AugmentConfig
 
 
 class FrameDataset(Dataset):
-    """Keyframes of ``split`` as ``Sample``s; augmentation draws come from (seed, epoch, index) only, so any
-    worker count and any resume point give the same samples."""
+    """Keyframes of ``split`` as ``TrainingSample``s, augmented when ``augment`` is given; its draws come from
+    (seed, epoch, index) only, so any worker count and any resume point give the same samples."""
 
-    def __init__(self, config: DetectorConfig, split: str, augment: bool):
-        train = config.train
-        self.config, self.augment = config, augment
-        self.dataset = NuScenesDataset(train.dataroot, train.version, num_sweeps=config.lidar.num_sweeps)
-        self.tokens = [t for scene in self.dataset.scene_names(split) for t in self.dataset.sample_tokens(scene)]
+    def __init__(self, config: DetectorConfig, dataroot: str, version: str | None, split: str,
+                 augment: AugmentConfig | None, seed: int):
+        self.config, self.augment, self.seed = config, augment, seed
+        self.dataset = NuScenesDataset(dataroot, version, num_sweeps=config.lidar.num_sweeps)
+        self.tokens = self.dataset.all_sample_tokens(split)
         self.camera_names = self.dataset.camera_channels(self.tokens[0]) if self.tokens else []
         self.class_index = {CLASS_INDEX[name]: i for i, name in enumerate(config.classes)}
         self.epoch = 0
@@ -27,12 +28,12 @@ class FrameDataset(Dataset):
     def __len__(self) -> int:
         return len(self.tokens)
 
-    def __getitem__(self, index: int) -> Sample:
-        rng = np.random.default_rng([self.config.train.seed, self.epoch, index])
+    def __getitem__(self, index: int) -> TrainingSample:
+        rng = np.random.default_rng([self.seed, self.epoch, index])
         frame = self.dataset.frame(self.tokens[index], load_images=self.config.camera.enabled)
-        return frame_to_sample(frame, self.camera_names if self.config.camera.enabled else [],
+        return training_sample(frame, self.camera_names if self.config.camera.enabled else [],
                                self.config.camera.image_size, self.class_index,
-                               self.config.train.augment if self.augment else None, rng,
+                               self.augment, rng,
                                use_points=self.config.lidar.enabled or self.config.camera.depth_loss_weight > 0)
 
 

@@ -12,18 +12,20 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from perception.data.preprocess import collate
+from perception.inference.weights import load_checkpoint, model_state
 from perception.models.config import DetectorConfig
 from perception.models.detector import FusionDetector
 from perception.train import checkpoint
+from perception.train.augment import collate_training
+from perception.train.config import TrainConfig
 from perception.train.data import EpochSampler, FrameDataset
 from perception.train.distributed import DistributedContext, average, setup, teardown
 from perception.typed_config import to_dict
 
 
-def make_scheduler(optimizer, config: DetectorConfig, total_steps: int):
-    if config.train.schedule == "one_cycle":
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.train.lr, total_steps=max(total_steps, 1),
+def make_scheduler(optimizer, train: TrainConfig, total_steps: int):
+    if train.schedule == "one_cycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=train.lr, total_steps=max(total_steps, 1),
                                                    pct_start=0.4, div_factor=10.0, final_div_factor=100.0)
     return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total_steps, 1))
 
@@ -50,23 +52,23 @@ def optimization_step(forward, model: FusionDetector, optimizer, scaler, batch, 
 class Trainer:
     """Owns the model, optimizer, data and checkpoints of one training run in ``out_dir``."""
 
-    def __init__(self, config: DetectorConfig, out_dir: str | Path, device: str | None = None,
+    def __init__(self, config: DetectorConfig, train: TrainConfig, out_dir: str | Path, device: str | None = None,
                  context: DistributedContext | None = None):
-        self.config, self.out_dir = config, Path(out_dir)
+        self.config, self.train, self.out_dir = config, train, Path(out_dir)
         self.ctx = context or setup(device)
-        torch.manual_seed(config.train.seed)
-        np.random.seed(config.train.seed)
-        self.dataset = FrameDataset(config, config.train.train_split, augment=True)
+        torch.manual_seed(train.seed)
+        np.random.seed(train.seed)
+        self.dataset = FrameDataset(config, train.dataroot, train.version, train.train_split, train.augment,
+                                    train.seed)
         if not len(self.dataset):
-            raise ValueError(f"split '{config.train.train_split}' of {config.train.dataroot} has no keyframes")
-        self.sampler = EpochSampler(len(self.dataset), config.train.seed, self.ctx.rank, self.ctx.world_size)
-        self.steps_per_epoch = max(1, len(self.sampler) // config.train.batch_size)
-        self.total_steps = self.steps_per_epoch * config.train.epochs
+            raise ValueError(f"split '{train.train_split}' of {train.dataroot} has no keyframes")
+        self.sampler = EpochSampler(len(self.dataset), train.seed, self.ctx.rank, self.ctx.world_size)
+        self.steps_per_epoch = max(1, len(self.sampler) // train.batch_size)
+        self.total_steps = self.steps_per_epoch * train.epochs
         self.model = FusionDetector(config).to(self.ctx.device)
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.train.lr,
-                                           weight_decay=config.train.weight_decay)
-        self.scheduler = make_scheduler(self.optimizer, config, self.total_steps)
-        self.use_amp = config.train.amp and self.ctx.device.type == "cuda"
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
+        self.scheduler = make_scheduler(self.optimizer, train, self.total_steps)
+        self.use_amp = train.amp and self.ctx.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         self.step, self.epoch = 0, 0
         self.ddp = (DistributedDataParallel(self.model, find_unused_parameters=True,  # a dropped modality has no grad
@@ -77,8 +79,8 @@ class Trainer:
         """Continue from ``out_dir``'s latest checkpoint if there is one; True when resumed."""
         if not (self.out_dir / "latest.json").exists():
             return False
-        meta, tensors = checkpoint.load_checkpoint(self.out_dir)
-        self.model.load_state_dict(checkpoint.model_state(tensors))
+        meta, tensors = load_checkpoint(self.out_dir)
+        self.model.load_state_dict(model_state(tensors))
         checkpoint.restore_optimizer(self.optimizer, {k: v.to(self.ctx.device) for k, v in tensors.items()},
                                      meta["optimizer"])
         self.scheduler.load_state_dict(meta["scheduler"])
@@ -90,14 +92,15 @@ class Trainer:
     def save(self) -> None:
         if self.ctx.is_main:
             checkpoint.save_checkpoint(self.out_dir, self.step, self.epoch, self.model, to_dict(self.config),
-                                       list(self.config.classes), self.optimizer, self.scheduler, self.scaler)
+                                       list(self.config.classes), self.optimizer, self.scheduler, self.scaler,
+                                       train_config=to_dict(self.train))
 
     def train_step(self, batch, boxes, labels) -> dict[str, float]:
         device = self.ctx.device
         batch = batch.to(device)
         boxes, labels = [b.to(device) for b in boxes], [lab.to(device) for lab in labels]
         losses, grad_norm = optimization_step(self.ddp, self.model, self.optimizer, self.scaler, batch, boxes, labels,
-                                              self.config.train.grad_clip, self.use_amp)
+                                              self.train.grad_clip, self.use_amp)
         self.scheduler.step()
         self.step += 1
         logged = {k: float(average(v.detach())) for k, v in losses.items()}
@@ -105,11 +108,11 @@ class Trainer:
         return logged
 
     def loader(self) -> DataLoader:
-        skip = (self.step - self.epoch * self.steps_per_epoch) * self.config.train.batch_size
+        skip = (self.step - self.epoch * self.steps_per_epoch) * self.train.batch_size
         self.sampler.set_position(self.epoch, skip)
         self.dataset.epoch = self.epoch
-        return DataLoader(self.dataset, batch_size=self.config.train.batch_size, sampler=self.sampler,
-                          num_workers=self.config.train.num_workers, collate_fn=collate, drop_last=True,
+        return DataLoader(self.dataset, batch_size=self.train.batch_size, sampler=self.sampler,
+                          num_workers=self.train.num_workers, collate_fn=collate_training, drop_last=True,
                           pin_memory=self.ctx.device.type == "cuda")
 
     def fit(self, max_steps: int | None = None, progress: bool = True) -> list[dict]:
@@ -126,19 +129,19 @@ class Trainer:
                 logged = self.train_step(batch, boxes, labels)
                 if not math.isfinite(logged["total"]):
                     raise FloatingPointError(f"loss became {logged['total']} at step {self.step}")
-                rate = self.config.train.batch_size * self.ctx.world_size / (time.perf_counter() - tick)
+                rate = self.train.batch_size * self.ctx.world_size / (time.perf_counter() - tick)
                 tick = time.perf_counter()
                 record = {"step": self.step, "epoch": self.epoch, "lr": self.scheduler.get_last_lr()[0],
                           "samples_per_s": round(rate, 3), **{k: round(v, 5) for k, v in logged.items()}}
                 records.append(record)
                 bar.update()
                 bar.set_postfix(loss=f"{logged['total']:.3f}", rate=f"{rate:.1f}/s")
-                if self.ctx.is_main and (self.step % self.config.train.log_every == 0 or self.step == stop_at):
+                if self.ctx.is_main and (self.step % self.train.log_every == 0 or self.step == stop_at):
                     with log_path.open("a") as log:
                         log.write(json.dumps(record) + "\n")
                 if self.step % self.steps_per_epoch == 0:
                     self.epoch += 1
-                if self.step % self.config.train.checkpoint_every == 0 or self.step == stop_at \
+                if self.step % self.train.checkpoint_every == 0 or self.step == stop_at \
                         or self.step % self.steps_per_epoch == 0:
                     self.save()
                 if self.step >= stop_at:
@@ -147,10 +150,10 @@ class Trainer:
         return records
 
 
-def train(config: DetectorConfig, out_dir: str | Path, device: str | None = None, max_steps: int | None = None,
-          progress: bool = True) -> list[dict]:
+def train(config: DetectorConfig, train_config: TrainConfig, out_dir: str | Path, device: str | None = None,
+          max_steps: int | None = None, progress: bool = True) -> list[dict]:
     """Train (resuming from ``out_dir`` when it has a checkpoint)."""
-    trainer = Trainer(config, out_dir, device)
+    trainer = Trainer(config, train_config, out_dir, device)
     try:
         trainer.resume()
         return trainer.fit(max_steps, progress)

@@ -8,19 +8,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-DEFAULT_MIN_SCORE = 0.3
+from perception.cli_args import add_dataset_arguments, keyframe_arg, open_dataset_arg, scene_arg
+from perception.errors import DataError
+from perception.viz.style import DEFAULT_MIN_SCORE
 
 
 def add_viz_arguments(parser: argparse.ArgumentParser) -> None:
+    add_dataset_arguments(parser, index=True)
     source = parser.add_argument_group("source")
-    source.add_argument("--dataroot", type=Path, required=True, help="nuScenes-format dataset root")
-    source.add_argument("--version", default="v1.0-mini", help="version folder of the tables")
-    source.add_argument("--scene", default=None, help="scene name (default: the first)")
-    source.add_argument("--index", type=int, default=0, help="keyframe index in the scene for still images")
-    source.add_argument("--sweeps", type=int, default=0, help="past lidar sweeps to accumulate")
+    source.add_argument("--sweeps", type=int, default=0, help="past lidar sweeps accumulated per frame")
     source.add_argument("--results", type=Path, default=None, help="nuScenes results JSON with predictions")
     source.add_argument("--min-score", type=float, default=DEFAULT_MIN_SCORE,
-                        help=f"predictions below this score are not drawn (default {DEFAULT_MIN_SCORE})")
+                        help="predictions below this score are not drawn")
     outputs = parser.add_argument_group("outputs (at least one)")
     outputs.add_argument("--bev", type=Path, metavar="IMAGE", help="BEV panel of the keyframe (.png/.jpg)")
     outputs.add_argument("--ring", type=Path, metavar="IMAGE", help="camera ring of the keyframe")
@@ -34,8 +33,7 @@ def add_viz_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_viz(args) -> None:
     from perception.boxes import Boxes3D
-    from perception.data.nuscenes import NuScenesDataset
-    from perception.eval.results import read_results, results_to_boxes
+    from perception.data.results import read_results, results_to_boxes
     from perception.viz import scene3d
     from perception.viz.bev import BEVView, render_bev
     from perception.viz.camera_view import camera_ring
@@ -44,9 +42,9 @@ def run_viz(args) -> None:
 
     stills = {"bev": args.bev, "ring": args.ring, "fused": args.fused, "open3d": args.open3d}
     if not (any(stills.values()) or args.show or args.video or args.rrd):
-        raise SystemExit("error: choose at least one output: --bev, --ring, --fused, --open3d, --show, --video, --rrd")
-    dataset = NuScenesDataset(args.dataroot, args.version, num_sweeps=args.sweeps)
-    scene = args.scene or dataset.scene_names()[0]
+        raise DataError("choose at least one output: --bev, --ring, --fused, --open3d, --show, --video, --rrd")
+    dataset = open_dataset_arg(args, num_sweeps=args.sweeps)
+    scene = scene_arg(dataset, args)
     tokens = dataset.sample_tokens(scene)
     results = read_results(args.results)["results"] if args.results else None
 
@@ -62,9 +60,7 @@ def run_viz(args) -> None:
             yield frame, predictions_of(frame)
 
     if any(stills.values()) or args.show:
-        if not 0 <= args.index < len(tokens):
-            raise SystemExit(f"error: scene {scene} has {len(tokens)} keyframes; --index {args.index} is out of range")
-        frame = dataset.frame(tokens[args.index])
+        frame = dataset.frame(keyframe_arg(dataset, args)[1])
         predictions = predictions_of(frame)
         images = {"bev": lambda: render_bev(BEVView(), frame.points, frame.boxes, predictions),
                   "ring": lambda: camera_ring(frame, predictions=predictions),
@@ -80,7 +76,7 @@ def run_viz(args) -> None:
             if args.show:
                 scene3d.show(frame, predictions)
         except scene3d.RenderError as error:
-            raise SystemExit(f"error: {error}") from None
+            raise DataError(str(error)) from None
 
     if args.video:
         from perception.viz.video import write_scene_video

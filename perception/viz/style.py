@@ -6,6 +6,9 @@ import numpy as np
 
 from perception.data.classes import DETECTION_CLASSES
 
+DEFAULT_MIN_SCORE = 0.3
+"""Detections below this score are not drawn unless asked (viz, replay video)."""
+
 CLASS_COLORS: dict[str, tuple[int, int, int]] = {
     "car": (255, 158, 0),
     "truck": (255, 80, 80),

@@ -1,4 +1,7 @@
-"""Frames → detector tensors: image resize/crop with its pixel map, global BEV augmentation, batching."""
+"""Frame → detector input: image resize/crop with its pixel map, camera matrices, points, batching.
+
+Geometry only: no augmentation and no ground truth (training wraps this in ``perception.train.augment``).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,16 +11,20 @@ import numpy as np
 import torch
 
 from perception.data.frame import Frame
-from perception.models.config import AugmentConfig
 from perception.models.inputs import DetectorInput
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
+ImageCrop = tuple[float, tuple[float, float]]
+"""(scale jitter, crop offset) of one camera's input; see ``resize_crop``."""
+CENTRED_CROP: ImageCrop = (1.0, (0.5, 1.0))
+
 
 @dataclass
 class Sample:
-    """One frame as tensors. images (N, 3, H, W) or None; boxes (M, 9) and labels (M,) in the augmented frame."""
+    """One frame as tensors: points (P, 5), bev_aug (4, 4); images (N, 3, H, W), intrinsics (N, 3, 3),
+    ego_from_camera (N, 4, 4), image_from_input (N, 3, 3) and camera_valid (N,), or None without cameras."""
 
     points: torch.Tensor
     bev_aug: torch.Tensor
@@ -26,8 +33,6 @@ class Sample:
     ego_from_camera: torch.Tensor | None
     image_from_input: torch.Tensor | None
     camera_valid: torch.Tensor | None
-    boxes: torch.Tensor
-    labels: torch.Tensor
 
 
 def resize_crop(original_hw: tuple[int, int], input_hw: tuple[int, int], scale_jitter: float = 1.0,
@@ -58,56 +63,31 @@ def undo_resize_crop(scale: float, crop_x: int, crop_y: int) -> np.ndarray:
     return np.array([[1 / scale, 0, crop_x / scale], [0, 1 / scale, crop_y / scale], [0, 0, 1]])
 
 
-def bev_augmentation(config: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
-    """A random global transform (4, 4): rotation about z, isotropic scale, optional mirror flips."""
-    angle = rng.uniform(*config.rotation)
-    scale = rng.uniform(*config.scale)
-    c, s = np.cos(angle), np.sin(angle)
-    flip = np.diag([-1.0 if config.flip_x and rng.random() < 0.5 else 1.0,
-                    -1.0 if config.flip_y and rng.random() < 0.5 else 1.0, 1.0])
-    transform = np.eye(4)
-    transform[:3, :3] = flip @ (scale * np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]]))
-    return transform
+def recent_sweeps(points: np.ndarray, num_sweeps: int) -> np.ndarray:
+    """The points (P, 5) of the keyframe and its ``num_sweeps`` most recent past sweeps (by their ``dt``): a frame
+    loaded with more history than a model was trained on gives that model the input it knows."""
+    ages = np.unique(points[:, 4])
+    if len(ages) <= num_sweeps + 1:
+        return points
+    return points[points[:, 4] <= ages[num_sweeps]]
 
 
-def augment_boxes(boxes: np.ndarray, transform: np.ndarray) -> np.ndarray:
-    """Boxes (M, 9) under a similarity transform with possible mirroring: centres, sizes, yaw and velocity."""
-    linear = transform[:3, :3]
-    scale = abs(np.linalg.det(linear)) ** (1 / 3)
-    out = boxes.copy()
-    out[:, :3] = boxes[:, :3] @ linear.T + transform[:3, 3]
-    out[:, 3:6] *= scale
-    heading = np.stack([np.cos(boxes[:, 6]), np.sin(boxes[:, 6])], axis=1) @ linear[:2, :2].T
-    out[:, 6] = np.arctan2(heading[:, 1], heading[:, 0])
-    out[:, 7:9] = boxes[:, 7:9] @ linear[:2, :2].T
-    return out
-
-
-def frame_to_sample(frame: Frame, camera_names: list[str], input_hw: tuple[int, int], class_index: dict[int, int],
-                    augment: AugmentConfig | None = None, rng: np.random.Generator | None = None,
-                    use_cameras: bool = True, use_points: bool = True) -> Sample:
-    """Tensors of one frame. ``class_index`` maps dataset labels to model labels (others are dropped).
-
-    With ``augment``, the global transform, image scale/crop jitter and modality dropout are drawn from ``rng``.
-    """
-    transform = bev_augmentation(augment, rng) if augment else np.eye(4)
-    if augment and rng.random() < augment.modality_dropout:
-        if rng.random() < 0.5:
-            use_cameras = False
-        else:
-            use_points = False
+def frame_to_sample(frame: Frame, camera_names: list[str], input_hw: tuple[int, int], use_points: bool = True,
+                    bev_transform: np.ndarray | None = None, image_crops: list[ImageCrop] | None = None) -> Sample:
+    """Tensors of one frame: the named cameras (absent ones zero and marked invalid; none when the frame has none
+    of them) and its points, both under ``bev_transform`` (4, 4; identity by default). ``image_crops``: one
+    (scale jitter, crop offset) per camera name, centred crops when None."""
+    transform = np.eye(4) if bev_transform is None else bev_transform
     points = frame.points.copy() if use_points else np.zeros((0, 5), np.float32)
     points[:, :3] = points[:, :3] @ transform[:3, :3].T.astype(np.float32) + transform[:3, 3].astype(np.float32)
 
     images = intrinsics = poses = pixel_maps = valid = None
-    if use_cameras and camera_names and any(name in frame.images for name in camera_names):
+    if camera_names and any(name in frame.images for name in camera_names):
         images, intrinsics, poses, pixel_maps, valid = [], [], [], [], []
-        for name in camera_names:
+        for i, name in enumerate(camera_names):
             image, camera = frame.images.get(name), frame.rig.cameras.get(name)
             present = image is not None and camera is not None
-            jitter = rng.uniform(*augment.image_resize) if augment else 1.0
-            offset = ((0.5 + (rng.random() - 0.5) * augment.image_crop_jitter,
-                       1.0 - rng.random() * augment.image_crop_jitter) if augment else (0.5, 1.0))
+            jitter, offset = image_crops[i] if image_crops else CENTRED_CROP
             if present:
                 scale, crop_x, crop_y = resize_crop(image.shape[:2], input_hw, jitter, offset)
                 normalised, image_from_input = transform_image(image, input_hw, scale, crop_x, crop_y)
@@ -121,21 +101,12 @@ def frame_to_sample(frame: Frame, camera_names: list[str], input_hw: tuple[int, 
         images, intrinsics, poses, pixel_maps, valid = (torch.from_numpy(np.stack(x)) for x in
                                                         (images, intrinsics, poses, pixel_maps, valid))
         images, intrinsics, poses, pixel_maps = images.float(), intrinsics.float(), poses.float(), pixel_maps.float()
-
-    boxes, labels = np.zeros((0, 9)), np.zeros(0, dtype=np.int64)
-    if frame.boxes is not None and len(frame.boxes):
-        gt = frame.boxes
-        keep = np.array([label in class_index for label in gt.labels])
-        if gt.num_lidar_pts is not None:
-            keep &= gt.num_lidar_pts > 0  # what the nuScenes evaluator keeps, too
-        boxes = augment_boxes(gt.boxes[keep], transform)
-        labels = np.array([class_index[label] for label in gt.labels[keep]], dtype=np.int64)
     return Sample(torch.from_numpy(points).float(), torch.from_numpy(transform).float(), images, intrinsics, poses,
-                  pixel_maps, valid, torch.from_numpy(boxes).float(), torch.from_numpy(labels))
+                  pixel_maps, valid)
 
 
-def collate(samples: list[Sample]) -> tuple[DetectorInput, list[torch.Tensor], list[torch.Tensor]]:
-    """Batch samples: DetectorInput plus per-sample GT boxes and labels. Cameras must match across samples."""
+def collate(samples: list[Sample]) -> DetectorInput:
+    """Batch samples into one ``DetectorInput``. Cameras must match across samples."""
     points = torch.cat([s.points for s in samples])
     point_batch = torch.cat([torch.full((len(s.points),), i, dtype=torch.long) for i, s in enumerate(samples)])
     with_cameras = [s for s in samples if s.images is not None]
@@ -149,7 +120,7 @@ def collate(samples: list[Sample]) -> tuple[DetectorInput, list[torch.Tensor], l
         batch.image_from_input = stack_camera_field(samples, "image_from_input",
                                                     identities(reference.image_from_input))
         batch.camera_valid = stack_camera_field(samples, "camera_valid", torch.zeros_like(reference.camera_valid))
-    return batch, [s.boxes for s in samples], [s.labels for s in samples]
+    return batch
 
 
 def identities(matrices: torch.Tensor) -> torch.Tensor:
