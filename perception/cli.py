@@ -144,7 +144,7 @@ def run_detect(args) -> None:
 def run_synth(args) -> None:
     import time
 
-    from perception.data.synth.dataset import DEFAULT_RIG, SynthOptions, generate_dataset
+    from perception.sim.dataset import DEFAULT_RIG, SynthOptions, generate_dataset
 
     start = time.perf_counter()
     options = SynthOptions(out=args.out, scenes=args.scenes, frames=args.frames, seed=args.seed,
@@ -177,7 +177,7 @@ def run_demo(args) -> None:
     import torch
 
     from perception.data.nuscenes import NuScenesDataset
-    from perception.data.synth.dataset import SynthOptions, generate_dataset
+    from perception.sim.dataset import SynthOptions, generate_dataset
     from perception.eval.evaluate import evaluate
     from perception.eval.results import read_results, write_results
     from perception.replay.nuscenes_source import NuScenesSource
