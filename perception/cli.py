@@ -115,7 +115,7 @@ def run_train(args) -> None:
 def run_synth(args) -> None:
     import time
 
-    from perception.data.synth.dataset import DEFAULT_RIG, SynthOptions, generate_dataset
+    from perception.sim.dataset import DEFAULT_RIG, SynthOptions, generate_dataset
 
     start = time.perf_counter()
     options = SynthOptions(out=args.out, scenes=args.scenes, frames=args.frames, seed=args.seed,
@@ -143,7 +143,7 @@ def run_demo(args) -> None:
     """Generate (once) the default drive, replay it through the shipped demo detector, score it."""
     from perception.data.nuscenes import NuScenesDataset
     from perception.data.results import read_results, write_results
-    from perception.data.synth.dataset import SynthOptions, generate_dataset
+    from perception.sim.dataset import SynthOptions, generate_dataset
     from perception.eval.evaluate import evaluate
     from perception.inference import load_detector
     from perception.replay.nuscenes_source import NuScenesSource

@@ -34,7 +34,7 @@ def kitti_root():
 
 def small_rig(path):
     """The nuScenes front and back cameras at a quarter of the resolution, to keep tests fast."""
-    from perception.data.synth.dataset import DEFAULT_RIG  # the generator needs open3d: imported where used
+    from perception.sim.dataset import DEFAULT_RIG  # the generator needs open3d: imported where used
     rig = load_rig(DEFAULT_RIG)
     cameras = {}
     for name in ("CAM_FRONT", "CAM_BACK"):
@@ -49,7 +49,7 @@ def small_rig(path):
 @pytest.fixture(scope="session")
 def synth_root(tmp_path_factory):
     """Two synthetic scenes of three keyframes (two past sweeps each) seen by the small two-camera rig."""
-    from perception.data.synth.dataset import SynthOptions, generate_dataset
+    from perception.sim.dataset import SynthOptions, generate_dataset
 
     root = tmp_path_factory.mktemp("synth")
     generate_dataset(SynthOptions(out=root, scenes=2, frames=3, seed=7, sweeps=2,

@@ -73,7 +73,7 @@ def test_nan_points_are_dropped_with_warning(tmp_path, caplog):
 
 
 def test_broken_rig_rotation_in_synth(tmp_path, capsys):
-    from perception.data.synth.dataset import DEFAULT_RIG
+    from perception.sim.dataset import DEFAULT_RIG
 
     rig = yaml.safe_load(DEFAULT_RIG.read_text())
     rig["cameras"]["CAM_BACK"]["ego_from_camera"]["rotation"][0] = [2.0, 0.0, 0.0]

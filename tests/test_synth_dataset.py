@@ -12,7 +12,7 @@ from nuscenes.nuscenes import NuScenes
 from calib import load_rig, points_in_boxes
 from perception.data.classes import DETECTION_CLASSES, detection_class_of
 from perception.data.nuscenes import NuScenesDataset
-from perception.data.synth.dataset import DEFAULT_RIG, SynthOptions, camera_offsets_s, generate_dataset
+from perception.sim.dataset import DEFAULT_RIG, SynthOptions, camera_offsets_s, generate_dataset
 from tests.conftest import small_rig
 
 VERSION = "v1.0-synth"

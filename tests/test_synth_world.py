@@ -4,8 +4,10 @@ import math
 import numpy as np
 import pytest
 
-from perception.data.synth.sensors import SpinningLidarModel, cast_lidar, pinhole_directions, render_camera
-from perception.data.synth.world import CATEGORIES, KIND_CODE, make_world, rectangles_overlap
+from perception.sim.actors import CATEGORIES
+from perception.sim.placement import rectangles_overlap
+from perception.sim.sensors import SpinningLidarModel, cast_lidar, pinhole_directions, render_camera
+from perception.sim.world import KIND_CODE, make_world
 
 DURATION_S = 10.0
 TIMES = (0.0, 4.0, 9.5)

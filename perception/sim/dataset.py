@@ -24,10 +24,10 @@ from perception.data.classes import ATTRIBUTES, CLASS_CATEGORY
 from perception.data.nuscenes import NuScenesDataset
 from perception.data.nuscenes_tables import (link_chain, make_token, pose_record,
                                              visibility_table, visibility_token, write_tables)
-from perception.data.synth.sensors import SpinningLidarModel, cast_lidar, render_camera
-from perception.data.synth.world import World, make_world
+from perception.sim.sensors import SpinningLidarModel, cast_lidar, render_camera
+from perception.sim.world import World, make_world
 
-DEFAULT_RIG = Path(__file__).resolve().parents[3] / "configs" / "rigs" / "nuscenes.yaml"
+DEFAULT_RIG = Path(__file__).resolve().parents[2] / "configs" / "rigs" / "nuscenes.yaml"
 SWEEP_PERIOD_S = 0.05  # 20 Hz lidar
 SWEEPS_PER_KEYFRAME = 10  # keyframes at 2 Hz
 SWEEP_END_AZIMUTH = np.deg2rad(110.0)  # azimuth (ego frame) where a sweep ends; nuScenes' lidar spins clockwise

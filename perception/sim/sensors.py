@@ -13,7 +13,7 @@ import math
 import numpy as np
 import open3d as o3d
 
-from perception.data.synth.world import GeometryTable, World
+from perception.sim.world import GeometryTable, World
 
 
 @dataclasses.dataclass(frozen=True)
