@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Set up (if needed) and run the test suite on the CPU. Extra arguments go to pytest.
+# Set up (if needed, with the optional sparse lidar encoder so its tests run) and run the test suite on the CPU.
+# Extra arguments go to pytest.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-bash tools/setup.sh || exit $?
+bash tools/setup.sh --sparse || exit $?
 .venv/bin/python -m pytest -q "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then

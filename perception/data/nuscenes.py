@@ -33,15 +33,11 @@ US = 1e-6
 
 def versions_in(dataroot: Path) -> list[str]:
     """Names of the version folders (those holding a ``sample.json`` table) under a dataroot."""
-    return sorted(p.name for p in dataroot.glob("*/") if (p / "sample.json").exists()) if dataroot.is_dir() else []
+    return sorted(p.name for p in dataroot.glob("*/") if (p / "sample.json").exists())
 
 
 def find_version(dataroot: Path) -> str:
-    """The one version folder of a dataroot; ``DataError`` when it does not exist or holds none or several."""
-    if not dataroot.exists():
-        raise DataError("dataset root does not exist", dataroot)
-    if not dataroot.is_dir():
-        raise DataError("dataset root is not a folder", dataroot)
+    """The one version folder of a dataroot; ``DataError`` when it holds none or several."""
     found = versions_in(dataroot)
     if len(found) != 1:
         raise DataError("no nuScenes version folder (with sample.json) here" if not found else
@@ -58,6 +54,9 @@ class NuScenesDataset:
 
     def __init__(self, dataroot: str | Path, version: str | None = None, num_sweeps: int = 0):
         self.dataroot = Path(dataroot)
+        if not self.dataroot.is_dir():
+            raise DataError("dataset root does not exist" if not self.dataroot.exists() else
+                            "dataset root is not a folder", self.dataroot)
         self.version = version or find_version(self.dataroot)
         self.num_sweeps = int(num_sweeps)
         table_dir = self.dataroot / self.version

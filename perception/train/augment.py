@@ -49,7 +49,7 @@ def augment_boxes(boxes: np.ndarray, transform: np.ndarray) -> np.ndarray:
 
 def training_sample(frame: Frame, camera_names: list[str], input_hw: tuple[int, int], class_index: dict[int, int],
                     augment: AugmentConfig | None = None, rng: np.random.Generator | None = None,
-                    use_points: bool = True) -> TrainingSample:
+                    use_cameras: bool = True, use_points: bool = True) -> TrainingSample:
     """Tensors and ground truth of one frame. ``class_index`` maps dataset labels to model labels (others are
     dropped, as are boxes without lidar points, which the nuScenes evaluator drops too).
 
@@ -57,7 +57,6 @@ def training_sample(frame: Frame, camera_names: list[str], input_hw: tuple[int, 
     ``rng`` in that order.
     """
     transform = bev_augmentation(augment, rng) if augment else np.eye(4)
-    use_cameras = True
     if augment and rng.random() < augment.modality_dropout:
         if rng.random() < 0.5:
             use_cameras = False
