@@ -11,6 +11,7 @@ import pytest
 from calib import Camera, points_in_boxes, project_boxes
 from perception.boxes import Boxes3D
 from perception.data.classes import CLASS_INDEX
+from perception.errors import DataError
 from perception.data.nuscenes import NuScenesDataset
 from perception.ops.grid import BEVGrid
 from perception.viz import scene3d
@@ -252,5 +253,5 @@ def test_viz_command_writes_every_output(synth_root, tmp_path, capsys):
     for name in outputs.values():
         assert (tmp_path / name).stat().st_size > 10_000, name
     assert "scene.mp4 (3 frames)" in capsys.readouterr().out
-    with pytest.raises(SystemExit, match="choose at least one output"):
+    with pytest.raises(DataError, match="choose at least one output"):
         run_viz(parser.parse_args(["--dataroot", str(synth_root), "--version", "v1.0-synth"]))
