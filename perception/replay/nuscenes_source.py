@@ -12,7 +12,7 @@ from typing import Iterator
 import numpy as np
 
 from perception.data.nuscenes import LIDAR_CHANNEL, NUSCENES_POINT_FIELDS, NuScenesDataset
-from perception.data.sensor_files import read_lidar_bin
+from perception.data.sensor_files import read_lidar_bin, read_regular_file
 from perception.errors import DataError
 from perception.replay.events import CameraImage, CameraInfo, Fault, LidarSweep, Recorded, Transform
 from perception.replay.topics import KEYFRAMES_METADATA, SCENE_METADATA, TopicMap
@@ -97,19 +97,12 @@ class NuScenesSource:
                 recorded.events += [
                     CameraInfo(time_ns, channel, channel, np.asarray(mount["camera_intrinsic"], float),
                                sd["width"], sd["height"]),
-                    CameraImage(time_ns, channel, channel, read_bytes(path), image_format(path),
+                    CameraImage(time_ns, channel, channel, read_regular_file(path, "image"), image_format(path),
                                 topic=topics.camera(channel).image, log_time_ns=time_ns)]
         except DataError as error:
             topic = topics.lidar if sd["sensor_modality"] == "lidar" else topics.camera(channel).image
             recorded.fault = Fault("unreadable", topic, time_ns, str(error))
         return recorded
-
-
-def read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as error:
-        raise DataError(f"cannot read the file: {error.strerror}", path) from None
 
 
 def image_format(path: Path) -> str:

@@ -1,0 +1,96 @@
+"""Bad sensor data, tables and configs: each ends in one line naming the file (or key), or in a warning and the
+work goes on; nothing bad reaches the detector's output."""
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from perception.data.nuscenes import NuScenesDataset
+from perception.data.sensor_files import read_lidar_bin
+from perception.errors import DataError
+from tests.real_nuscenes import VERSION
+
+
+@pytest.fixture
+def real_copy(real_nuscenes_root, tmp_path):
+    """A private copy of the real database with its own sensor files, safe to damage."""
+    root = tmp_path / "nuscenes"
+    shutil.copytree(real_nuscenes_root / VERSION, root / VERSION)
+    shutil.copytree((real_nuscenes_root / "samples").resolve(), root / "samples")
+    shutil.copytree(real_nuscenes_root / "maps", root / "maps")
+    return root
+
+
+def keyframe_lidar_file(root):
+    return next((root / "samples" / "LIDAR_TOP").iterdir())
+
+
+# --- lidar values -----------------------------------------------------------------------------------------------
+def test_absurd_point_values_are_dropped_with_a_warning(real_copy, caplog):
+    path = keyframe_lidar_file(real_copy)
+    points = np.fromfile(path, "<f4").reshape(-1, 5).copy()
+    points[:3, 3] = 1e30     # intensity
+    points[3:5, 0] = 1e20    # x
+    points[5, 2] = -500.0    # z
+    points[6, 3] = -1.0
+    path.write_bytes(points.tobytes())
+    loaded = read_lidar_bin(path, 5)
+    assert len(loaded) == len(points) - 7
+    assert np.abs(loaded[:, :3]).max() < 1000 and loaded[:, 3].max() <= 255 and loaded[:, 3].min() >= 0
+    assert str(path) in caplog.text and f"dropped 7 of {len(points)} points" in caplog.text
+
+
+def test_empty_lidar_file_warns_and_leaves_a_camera_only_frame(real_copy, caplog):
+    path = keyframe_lidar_file(real_copy)
+    path.write_bytes(b"")
+    frame = NuScenesDataset(real_copy, VERSION)[0]
+    assert len(frame.points) == 0 and frame.images
+    assert str(path) in caplog.text and "empty lidar file" in caplog.text
+
+
+@pytest.mark.parametrize("kind, message", [("folder", "is a folder, not a file"),
+                                           ("fifo", "not a regular file")])
+def test_lidar_path_that_is_not_a_file(real_copy, kind, message):
+    path = keyframe_lidar_file(real_copy)
+    path.unlink()
+    path.mkdir() if kind == "folder" else os.mkfifo(path)  # reading a FIFO would wait for a writer forever
+    with pytest.raises(DataError, match=message) as error:
+        NuScenesDataset(real_copy, VERSION)[0]
+    assert str(path) in str(error.value)
+
+
+# --- what the detector lets out ---------------------------------------------------------------------------------
+def test_detector_lets_out_no_absurd_box(caplog):
+    """A frame built in memory (no loader to sanitise it) with absurd points gives only possible boxes."""
+    import perception
+    from perception.inference.detector import MAX_BOX_SIZE_M
+
+    from calib import Rig, Lidar
+    from perception.data.frame import Frame
+
+    rng = np.random.default_rng(0)
+    points = np.column_stack([rng.uniform(-40, 40, (2000, 2)), rng.uniform(-2, 1, 2000), rng.uniform(0, 50, 2000),
+                              np.zeros(2000)]).astype(np.float32)
+    points[:5, 3] = 1e30
+    points[5:10, :3] = 1e20
+    frame = Frame("absurd", 0.0, points, {}, Rig({}, Lidar("LIDAR_TOP", np.eye(4))), np.eye(4))
+    detector = perception.load_detector("demo")
+    detections = detector.detect(frame, modalities=("lidar",))
+    bev = detector.config.bev
+    assert np.isfinite(detections.boxes).all()
+    assert (np.abs(detections.boxes[:, :2]) <= max(map(abs, bev.x_range + bev.y_range)) + bev.cell).all()
+    assert (detections.boxes[:, 3:6] <= MAX_BOX_SIZE_M).all()
+    assert "frame absurd: dropped" in caplog.text
+
+
+def test_plausible_boxes():
+    from perception.inference.detector import plausible_boxes
+    from perception.ops.grid import BEVGrid
+
+    grid = BEVGrid((-50.0, 50.0), (-50.0, 50.0), (-5.0, 3.0), 0.5)
+    good = [10.0, -5.0, 0.0, 4.0, 2.0, 1.5, 0.3, 1.0, 0.0]
+    boxes = np.array([good, [1e23, *good[1:]], [*good[:2], np.nan, *good[3:]], [*good[:3], 400.0, *good[4:]],
+                      [50.3, *good[1:]], [*good[:8], np.inf]])
+    scores = np.array([0.5, 1.0, 1.0, 1.0, 0.4, 0.9])
+    np.testing.assert_array_equal(plausible_boxes(boxes, scores, grid), [True, False, False, False, True, False])
