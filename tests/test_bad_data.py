@@ -1,6 +1,7 @@
 """Bad sensor data, tables and configs: each ends in one line naming the file (or key), or in a warning and the
 work goes on; nothing bad reaches the detector's output."""
 import os
+import re
 import shutil
 
 import numpy as np
@@ -94,3 +95,53 @@ def test_plausible_boxes():
                       [50.3, *good[1:]], [*good[:8], np.inf]])
     scores = np.array([0.5, 1.0, 1.0, 1.0, 0.4, 0.9])
     np.testing.assert_array_equal(plausible_boxes(boxes, scores, grid), [True, False, False, False, True, False])
+
+
+# --- configs ----------------------------------------------------------------------------------------------------
+def config_with(tmp_path, section, key, value):
+    """configs/demo.yaml with one value replaced, written to tmp_path."""
+    import yaml
+
+    from tests.model_configs import DEMO
+
+    data = yaml.safe_load(DEMO.read_text())
+    data[section][key] = value
+    path = tmp_path / f"{section}-{key}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.mark.parametrize("section, key, value, message", [
+    ("camera", "depth_bins", [1.0, 52.0, 0.0], "camera.depth_bins: step must be > 0"),
+    ("camera", "depth_bins", [1.0, 52.0, -1.0], "camera.depth_bins: step must be > 0"),
+    ("camera", "depth_bins", [52.0, 1.0, 1.0], "camera.depth_bins: .* start < stop"),
+    ("camera", "image_size", [0, 352], "camera.image_size: .* must both be > 0"),
+    ("camera", "image_size", [128, -352], "camera.image_size: .* must both be > 0"),
+    ("lidar", "num_sweeps", -1, "lidar.num_sweeps: must be >= 0"),
+    ("bev", "cell", 0.0, "bev.cell must be positive"),
+    ("bev", "x_range", [10.0, 10.0], r"bev.x_range must be \(min, max\) with max > min"),
+    ("train", "batch_size", 0, "train.batch_size: must be >= 1"),
+])
+def test_bad_config_value_is_one_line_naming_the_key(tmp_path, capsys, section, key, value, message):
+    from perception.cli import main
+
+    path = config_with(tmp_path, section, key, value)
+    assert main(["train", str(path), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert re.search(message, err), err
+    assert not (tmp_path / "run").exists()
+
+
+def test_empty_training_split_names_dataroot_and_split(real_copy, tmp_path, capsys):
+    import yaml
+
+    from perception.cli import main
+
+    path = config_with(tmp_path, "train", "dataroot", str(real_copy))
+    data = yaml.safe_load(path.read_text())
+    data["train"].update(version=VERSION, train_split="mini_val")  # the real keyframe is in mini_train
+    path.write_text(yaml.safe_dump(data))
+    assert main(["train", str(path), "--out", str(tmp_path / "run"), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert f"{real_copy}: training split 'mini_val' (train.train_split) has no keyframes" in err
