@@ -145,3 +145,87 @@ def test_empty_training_split_names_dataroot_and_split(real_copy, tmp_path, caps
     assert main(["train", str(path), "--out", str(tmp_path / "run"), "--device", "cpu"]) == 2
     err = capsys.readouterr().err
     assert f"{real_copy}: training split 'mini_val' (train.train_split) has no keyframes" in err
+
+
+# --- tables -----------------------------------------------------------------------------------------------------
+def edit_table(root, name, edit):
+    """Apply ``edit`` to the records of a table of the copy (it may return a replacement)."""
+    import json
+
+    path = root / VERSION / f"{name}.json"
+    records = json.loads(path.read_text())
+    replaced = edit(records)
+    path.write_text(json.dumps(records if replaced is None else replaced))
+    return path
+
+
+def check_fails(capsys, root, *extra):
+    """``perception data check`` on the copy: exit code 2 and its one-line message."""
+    from perception.cli import main
+
+    code = main(["data", "check", "--dataroot", str(root), "--version", VERSION, "--out", str(root / "x.png"),
+                 *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    return err
+
+
+def first_lidar(records):
+    return next(r for r in records if r["filename"].startswith("samples/LIDAR_TOP"))
+
+
+@pytest.mark.parametrize("table, edit, message", [
+    ("scene", lambda r: r[0].update(first_sample_token="0badc0de"), "sample.json: no sample record with token"),
+    ("sample", lambda r: r[0].update(next="0badc0de"), "sample.json: no sample record with token"),
+    ("sample_data", lambda r: first_lidar(r).update(prev="0badc0de"), "sample_data.json: no sample_data record"),
+    ("sample_data", lambda r: first_lidar(r).update(ego_pose_token="0badc0de"), "ego_pose.json: no ego_pose record"),
+    ("sample_annotation", lambda r: r[0].update(instance_token="0badc0de"), "instance.json: no instance record"),
+])
+def test_dangling_token_names_table_and_token(real_copy, capsys, table, edit, message):
+    edit_table(real_copy, table, edit)
+    err = check_fails(capsys, real_copy, "--sweeps", "1")
+    assert str(real_copy / VERSION) in err and message in err and "'0badc0de'" in err
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"token": "x"}', "a table must be a JSON list of records, got a JSON dict"),
+    ('[{"token": "x"}, ["not", "a", "record"]]', "record 1 is not an object with a string 'token'"),
+    ('[{"token": "x", "scene_token": ', "not a valid JSON table (truncated?)"),
+])
+def test_badly_shaped_sample_table(real_copy, capsys, content, message):
+    path = real_copy / VERSION / "sample.json"
+    path.write_text(content)
+    err = check_fails(capsys, real_copy)
+    assert f"{path}: {message}" in err
+
+
+def test_truncated_table_is_named(real_copy, capsys):
+    path = real_copy / VERSION / "sample_data.json"
+    path.write_bytes(path.read_bytes()[:-100])
+    assert f"{path}: not a valid JSON table (truncated?)" in check_fails(capsys, real_copy)
+
+
+def test_empty_scene_table_through_detect(real_copy, capsys, tmp_path):
+    from perception.cli import main
+
+    path = edit_table(real_copy, "scene", lambda records: [])
+    assert main(["detect", "--dataroot", str(real_copy), "--out", str(tmp_path / "out"), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: the dataset has no scenes" in err and "Traceback" not in err
+
+
+def test_scene_without_samples_in_replay(real_copy, capsys, tmp_path):
+    from perception.cli import main
+
+    path = edit_table(real_copy, "scene", lambda records: records[0].update(first_sample_token=""))
+    assert main(["replay", "--source", "nuscenes", "--dataroot", str(real_copy), "--out", str(tmp_path / "out"),
+                 "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: scene 'scene-0061' has no samples" in err and "Traceback" not in err
+
+
+def test_bad_calibration_names_table_and_token(real_copy, capsys):
+    path = edit_table(real_copy, "calibrated_sensor",
+                      lambda records: next(r for r in records if r.get("camera_intrinsic")).update(rotation=[0, 0, 0, 0]))
+    err = check_fails(capsys, real_copy)
+    assert f"file {path}, field 'calibrated_sensor[CAM_" in err and "of token '" in err and "non-zero quaternion" in err

@@ -15,12 +15,13 @@ import numpy as np
 from nuscenes.nuscenes import NuScenes
 from nuscenes.utils.splits import create_splits_scenes, get_scenes_of_custom_split
 
-from calib import Rig
+from calib import CalibrationError, Rig
 from calib.nuscenes import camera_from_nuscenes, lidar_from_nuscenes, pose_from_record
 from calib.se3 import invert, yaw_of
 from perception.boxes import Boxes3D
 from perception.data.classes import CLASS_INDEX, detection_class_of
 from perception.data.frame import Frame, camera_at_lidar_time, sweep_points
+from perception.data.nuscenes_tables import read_table
 from perception.data.sensor_files import read_image, read_lidar_bin
 from perception.errors import DataError
 
@@ -49,6 +50,33 @@ def find_version(dataroot: Path) -> str:
     return found[0]
 
 
+class CheckedNuScenes(NuScenes):
+    """nuscenes-devkit's database, with each table's shape checked as it is read (``read_table``) and a lookup of a
+    token that is not in its table (a dangling reference) raising DataError naming the table file and the token."""
+
+    def __load_table__(self, table_name: str) -> list[dict]:
+        return read_table(self.table_path(table_name))
+
+    def table_path(self, table_name: str) -> Path:
+        return Path(self.table_root) / f"{table_name}.json"
+
+    def get(self, table_name: str, token: str) -> dict:
+        try:
+            return super().get(table_name, token)
+        except KeyError:
+            raise DataError(f"no {table_name} record with token '{token}' (a dangling reference)",
+                            self.table_path(table_name)) from None
+
+    @contextlib.contextmanager
+    def naming_record(self, table_name: str, token: str):
+        """Calibration errors raised inside name the table file and the token of the record they come from."""
+        try:
+            yield
+        except CalibrationError as error:
+            raise CalibrationError(error.reason, str(self.table_path(table_name)),
+                                   f"{error.field or table_name} of token '{token}'") from None
+
+
 class NuScenesDataset:
     """A nuScenes-format dataset: scenes, keyframes and ``Frame``s with up to ``num_sweeps`` past lidar sweeps.
 
@@ -70,8 +98,10 @@ class NuScenesDataset:
             raise DataError(f"missing nuScenes tables: {', '.join(missing)}", table_dir)
         try:
             with contextlib.redirect_stdout(io.StringIO()):
-                self.nusc = NuScenes(version=self.version, dataroot=str(self.dataroot), verbose=False)
-        except (ValueError, KeyError, AssertionError) as error:
+                self.nusc = CheckedNuScenes(version=self.version, dataroot=str(self.dataroot), verbose=False)
+        except DataError:
+            raise
+        except (ValueError, KeyError, IndexError, TypeError, AssertionError) as error:  # e.g. a record lacks a field
             raise DataError(f"nuscenes-devkit cannot read this database: {error!r}", table_dir) from None
         self._scene_by_name = {scene["name"]: scene for scene in self.nusc.scene}
         self._all_tokens: list[str] | None = None
@@ -138,23 +168,26 @@ class NuScenesDataset:
     # --- one frame --------------------------------------------------------------------------------------------------
     def frame(self, sample_token: str, load_images: bool = True) -> Frame:
         """The ``Frame`` of a keyframe: lidar sweeps, cameras, rig with ego-motion-compensated cameras, GT boxes."""
-        try:
-            sample = self.nusc.get("sample", sample_token)
-        except KeyError:
-            raise DataError(f"no sample with token '{sample_token}'", self.dataroot / self.version / "sample.json") \
-                from None
+        sample = self.nusc.get("sample", sample_token)
+        if LIDAR_CHANNEL not in sample["data"]:
+            raise DataError(f"sample '{sample_token}' has no {LIDAR_CHANNEL} keyframe in sample_data",
+                            self.nusc.table_path("sample_data"))
         lidar_sd = self.nusc.get("sample_data", sample["data"][LIDAR_CHANNEL])
         global_from_ego = self.global_from_ego(lidar_sd)
         timestamp = lidar_sd["timestamp"] * US
-        lidar = lidar_from_nuscenes(LIDAR_CHANNEL, self.nusc.get("calibrated_sensor", lidar_sd["calibrated_sensor_token"]))
+        lidar_mount = lidar_sd["calibrated_sensor_token"]
+        with self.nusc.naming_record("calibrated_sensor", lidar_mount):
+            lidar = lidar_from_nuscenes(LIDAR_CHANNEL, self.nusc.get("calibrated_sensor", lidar_mount))
 
         cameras, images, camera_times = {}, {}, {}
         for channel, sd_token in sample["data"].items():
             sd = self.nusc.get("sample_data", sd_token)
             if sd["sensor_modality"] != "camera":
                 continue
-            camera = camera_from_nuscenes(channel, self.nusc.get("calibrated_sensor", sd["calibrated_sensor_token"]),
-                                          sd["width"], sd["height"])
+            mount_token = sd["calibrated_sensor_token"]
+            with self.nusc.naming_record("calibrated_sensor", mount_token):
+                camera = camera_from_nuscenes(channel, self.nusc.get("calibrated_sensor", mount_token), sd["width"],
+                                              sd["height"])
             cameras[channel] = camera_at_lidar_time(camera, invert(global_from_ego), self.global_from_ego(sd))
             camera_times[channel] = sd["timestamp"] * US
             if load_images:
@@ -166,7 +199,13 @@ class NuScenesDataset:
                      camera_timestamps=camera_times)
 
     def global_from_ego(self, sample_data: dict) -> np.ndarray:
-        return pose_from_record(self.nusc.get("ego_pose", sample_data["ego_pose_token"]), "ego_pose")
+        return self.pose("ego_pose", sample_data["ego_pose_token"])
+
+    def pose(self, table_name: str, token: str) -> np.ndarray:
+        """``parent_from_child`` (4, 4) of an ego_pose, calibrated_sensor or sample_annotation record; an unusable
+        one is a CalibrationError naming the table file and the token."""
+        with self.nusc.naming_record(table_name, token):
+            return pose_from_record(self.nusc.get(table_name, token), table_name)
 
     def accumulate_sweeps(self, keyframe_sd: dict, global_from_ego: np.ndarray) -> np.ndarray:
         """Points (N, 5) of the keyframe and up to ``num_sweeps`` earlier sweeps in the keyframe's ego frame.
@@ -177,8 +216,7 @@ class NuScenesDataset:
         clouds, sd = [], keyframe_sd
         for _ in range(self.num_sweeps + 1):
             raw = read_lidar_bin(self.dataroot / sd["filename"], NUSCENES_POINT_FIELDS)
-            ego_from_lidar = pose_from_record(self.nusc.get("calibrated_sensor", sd["calibrated_sensor_token"]),
-                                              "calibrated_sensor")
+            ego_from_lidar = self.pose("calibrated_sensor", sd["calibrated_sensor_token"])
             key_from_lidar = ego_from_global @ self.global_from_ego(sd) @ ego_from_lidar
             clouds.append(sweep_points(raw, key_from_lidar, (keyframe_sd["timestamp"] - sd["timestamp"]) * US))
             if not sd["prev"]:
@@ -195,7 +233,7 @@ class NuScenesDataset:
             name = detection_class_of(ann["category_name"])
             if name is None:
                 continue
-            global_from_box = pose_from_record(ann, "sample_annotation")
+            global_from_box = self.pose("sample_annotation", token)
             ego_from_box = ego_from_global @ global_from_box
             width, length, height = ann["size"]
             velocity = ego_from_global[:3, :3] @ self.nusc.box_velocity(token)

@@ -30,6 +30,9 @@ class NuScenesSource:
         self.dataset, self.topics = dataset, topics
         self.scene = dataset.scene(scene_name)
         self.scene_name = scene_name
+        if not self.scene["first_sample_token"]:
+            raise DataError(f"scene '{scene_name}' has no samples (its first_sample_token is empty)",
+                            dataset.nusc.table_path("scene"))
         first_sample = dataset.nusc.get("sample", self.scene["first_sample_token"])
         chains = [self._chain(token) for token in first_sample["data"].values()]
         self.records = sorted((sd for chain in chains for sd in self._selected(chain, keyframes_only, num_sweeps)),
