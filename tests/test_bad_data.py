@@ -229,3 +229,54 @@ def test_bad_calibration_names_table_and_token(real_copy, capsys):
                       lambda records: next(r for r in records if r.get("camera_intrinsic")).update(rotation=[0, 0, 0, 0]))
     err = check_fails(capsys, real_copy)
     assert f"file {path}, field 'calibrated_sensor[CAM_" in err and "of token '" in err and "non-zero quaternion" in err
+
+
+# --- images -----------------------------------------------------------------------------------------------------
+def truncate_jpeg(root, channel="CAM_FRONT"):
+    """Cut the channel's keyframe JPEG short, as an interrupted copy does; returns its path."""
+    path = next((root / "samples" / channel).iterdir())
+    path.write_bytes(path.read_bytes()[:-5000])
+    return path
+
+
+def halve_image(root, channel="CAM_BACK"):
+    """Rewrite the channel's keyframe image at half its size; returns its path."""
+    import cv2
+
+    path = next((root / "samples" / channel).iterdir())
+    image = cv2.imread(str(path))
+    cv2.imwrite(str(path), cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2)))
+    return path
+
+
+def test_truncated_jpeg_is_detected(real_copy, capsys):
+    from perception.data.sensor_files import read_image
+
+    path = truncate_jpeg(real_copy)
+    with pytest.raises(DataError, match="truncated JPEG"):
+        read_image(path)
+    assert f"{path}: truncated JPEG" in check_fails(capsys, real_copy)
+
+
+def test_image_of_another_size_than_its_calibration(real_copy, capsys):
+    path = halve_image(real_copy)
+    err = check_fails(capsys, real_copy)
+    assert f"{path}: image is 800x450 pixels but its calibration is for 1600x900" in err
+
+
+def test_replay_skips_and_counts_bad_images(real_copy, tmp_path):
+    """In replay the damaged cameras are left out of the frame and counted; the frame is still detected."""
+    import json
+
+    from perception.cli import main
+
+    truncate_jpeg(real_copy), halve_image(real_copy)
+    out = tmp_path / "replay"
+    assert main(["replay", "--source", "nuscenes", "--dataroot", str(real_copy), "--out", str(out),
+                 "--device", "cpu"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["frames"]["detected"] == 1
+    assert summary["missing_cameras"] == {"CAM_FRONT": 1, "CAM_BACK": 1}
+    reasons = {fault["topic"]: fault["reason"] for fault in summary["faults"]["listed"]}
+    assert "truncated JPEG" in reasons["/CAM_FRONT/image_rect_compressed"]
+    assert "is 800x450 pixels but its calibration is for 1600x900" in reasons["/CAM_BACK/image_rect_compressed"]

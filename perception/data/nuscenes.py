@@ -22,7 +22,7 @@ from perception.boxes import Boxes3D
 from perception.data.classes import CLASS_INDEX, detection_class_of
 from perception.data.frame import Frame, camera_at_lidar_time, sweep_points
 from perception.data.nuscenes_tables import read_table
-from perception.data.sensor_files import read_image, read_lidar_bin
+from perception.data.sensor_files import image_size_mismatch, read_image, read_lidar_bin
 from perception.errors import DataError
 
 TABLES = ("attribute", "calibrated_sensor", "category", "ego_pose", "instance", "log", "map", "sample",
@@ -191,12 +191,22 @@ class NuScenesDataset:
             cameras[channel] = camera_at_lidar_time(camera, invert(global_from_ego), self.global_from_ego(sd))
             camera_times[channel] = sd["timestamp"] * US
             if load_images:
-                images[channel] = read_image(self.dataroot / sd["filename"])
+                images[channel] = self.camera_image(sd)
         scene = self.nusc.get("scene", sample["scene_token"])
         return Frame(token=sample_token, timestamp=timestamp, points=self.accumulate_sweeps(lidar_sd, global_from_ego),
                      images=images, rig=Rig(cameras=cameras, lidar=lidar), global_from_ego=global_from_ego,
                      boxes=self.ground_truth(sample, global_from_ego), scene_name=scene["name"],
                      camera_timestamps=camera_times)
+
+    def camera_image(self, sample_data: dict) -> np.ndarray:
+        """The RGB image (H, W, 3) of a camera sample_data; DataError naming the file when it cannot be read or its
+        size is not the one of the record (the intrinsics would not fit it)."""
+        path = self.dataroot / sample_data["filename"]
+        image = read_image(path)
+        mismatch = image_size_mismatch(image, sample_data["width"], sample_data["height"])
+        if mismatch:
+            raise DataError(f"image {mismatch} (sample_data '{sample_data['token']}')", path)
+        return image
 
     def global_from_ego(self, sample_data: dict) -> np.ndarray:
         return self.pose("ego_pose", sample_data["ego_pose_token"])

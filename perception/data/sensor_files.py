@@ -77,10 +77,32 @@ def read_lidar_bin(path: str | Path, num_fields: int) -> np.ndarray:
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """An RGB image (H, W, 3) uint8; DataError when the file is missing or cannot be decoded."""
-    path = Path(path)
-    raw = read_regular_file(path, "image")
-    image = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_COLOR)
+    """An RGB image (H, W, 3) uint8; DataError when the file is missing, truncated or cannot be decoded."""
+    return decode_image(read_regular_file(path, "image"), path)
+
+
+def decode_image(data: bytes, source=None) -> np.ndarray:
+    """RGB (H, W, 3) uint8 from encoded bytes (JPEG, PNG, ...); DataError naming ``source`` when they are empty, a
+    JPEG cut short (libjpeg only prints an anonymous warning for one and pads the image with grey) or undecodable."""
+    if not data:
+        raise DataError("empty image file", source)
+    if is_truncated_jpeg(data):
+        raise DataError("truncated JPEG: it does not end with the end-of-image marker FFD9", source)
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
-        raise DataError("image file is corrupt or not an image OpenCV can decode", path)
+        raise DataError("corrupt image, or not an image OpenCV can decode", source)
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def is_truncated_jpeg(data: bytes) -> bool:
+    """Whether the bytes start as a JPEG (SOI marker FFD8) but do not end with its EOI marker FFD9 (zero padding
+    after it is allowed)."""
+    return data[:2] == b"\xff\xd8" and data.rstrip(b"\x00")[-2:] != b"\xff\xd9"
+
+
+def image_size_mismatch(image: np.ndarray, width: int, height: int) -> str:
+    """'' when image (H, W, 3) has the calibration's size, else why it cannot be paired with those intrinsics."""
+    if image.shape[:2] == (height, width):
+        return ""
+    return (f"is {image.shape[1]}x{image.shape[0]} pixels but its calibration is for {width}x{height}; "
+            "its intrinsics would not fit")
