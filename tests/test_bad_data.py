@@ -280,3 +280,37 @@ def test_replay_skips_and_counts_bad_images(real_copy, tmp_path):
     reasons = {fault["topic"]: fault["reason"] for fault in summary["faults"]["listed"]}
     assert "truncated JPEG" in reasons["/CAM_FRONT/image_rect_compressed"]
     assert "is 800x450 pixels but its calibration is for 1600x900" in reasons["/CAM_BACK/image_rect_compressed"]
+
+
+# --- the command line -------------------------------------------------------------------------------------------
+def one_line_error(capsys, argv):
+    from perception.cli import main
+
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    return err
+
+
+def test_detect_and_viz_on_broken_tables_are_one_line(real_copy, tmp_path, capsys):
+    path = real_copy / VERSION / "ego_pose.json"
+    path.write_bytes(path.read_bytes()[:-10])
+    err = one_line_error(capsys, ["detect", "--dataroot", str(real_copy), "--out", str(tmp_path / "d"),
+                                  "--device", "cpu"])
+    assert f"error: {path}: not a valid JSON table" in err
+    path.write_text("[]")  # every ego_pose_token now dangles
+    err = one_line_error(capsys, ["viz", "--dataroot", str(real_copy), "--bev", str(tmp_path / "bev.png")])
+    assert f"error: {path}: no ego_pose record with token '" in err
+    assert not (tmp_path / "bev.png").exists()
+
+
+def test_other_errors_keep_their_traceback(real_copy, tmp_path, monkeypatch):
+    """A bug is not a user error: it is not turned into one line."""
+    from perception.cli import main
+
+    def broken(*args, **kwargs):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(NuScenesDataset, "frame", broken)
+    with pytest.raises(KeyError, match="a bug"):
+        main(["viz", "--dataroot", str(real_copy), "--bev", str(tmp_path / "bev.png")])
