@@ -314,3 +314,20 @@ def test_other_errors_keep_their_traceback(real_copy, tmp_path, monkeypatch):
     monkeypatch.setattr(NuScenesDataset, "frame", broken)
     with pytest.raises(KeyError, match="a bug"):
         main(["viz", "--dataroot", str(real_copy), "--bev", str(tmp_path / "bev.png")])
+
+
+def test_replay_counts_a_message_with_a_dangling_pose_and_goes_on(real_copy, tmp_path):
+    import json
+
+    from perception.cli import main
+
+    edit_table(real_copy, "sample_data",
+               lambda records: next(r for r in records if "CAM_BACK/" in r["filename"]).update(ego_pose_token="0bad"))
+    out = tmp_path / "replay"
+    assert main(["replay", "--source", "nuscenes", "--dataroot", str(real_copy), "--out", str(out),
+                 "--device", "cpu"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["frames"]["detected"] == 1
+    [fault] = summary["faults"]["listed"]
+    assert fault["topic"] == "/CAM_BACK/image_rect_compressed"
+    assert "no ego_pose record with token '0bad'" in fault["reason"]

@@ -83,15 +83,16 @@ class NuScenesSource:
     def _recorded(self, sd: dict) -> Recorded:
         nusc, topics = self.dataset.nusc, self.topics
         time_ns, channel = sd["timestamp"] * NS_PER_US, sd["channel"]
-        ego_pose = nusc.get("ego_pose", sd["ego_pose_token"])
-        mount = nusc.get("calibrated_sensor", sd["calibrated_sensor_token"])
-        recorded = Recorded(time_ns, [
-            Transform(time_ns, topics.world_frame, topics.ego_frame, np.asarray(ego_pose["translation"], float),
-                      np.asarray(ego_pose["rotation"], float)),
-            Transform(time_ns, topics.ego_frame, channel, np.asarray(mount["translation"], float),
-                      np.asarray(mount["rotation"], float))])
+        recorded = Recorded(time_ns)
         path = self.dataset.dataroot / sd["filename"]
-        try:
+        try:  # a dangling pose or mount token, or an unreadable file, is this message's fault, not the replay's end
+            ego_pose = nusc.get("ego_pose", sd["ego_pose_token"])
+            mount = nusc.get("calibrated_sensor", sd["calibrated_sensor_token"])
+            recorded.events += [
+                Transform(time_ns, topics.world_frame, topics.ego_frame, np.asarray(ego_pose["translation"], float),
+                          np.asarray(ego_pose["rotation"], float)),
+                Transform(time_ns, topics.ego_frame, channel, np.asarray(mount["translation"], float),
+                          np.asarray(mount["rotation"], float))]
             if sd["sensor_modality"] == "lidar":
                 points = read_lidar_bin(path, NUSCENES_POINT_FIELDS)[:, :4]
                 token = sd["sample_token"] if sd["is_key_frame"] and channel == LIDAR_CHANNEL else ""
