@@ -1,26 +1,25 @@
 """Bad sensor data, tables and configs: each ends in one line naming the file (or key), or in a warning and the
 work goes on; nothing bad reaches the detector's output."""
+import json
 import os
 import re
-import shutil
 
+import cv2
 import numpy as np
 import pytest
+import yaml
 
+import perception
+from calib import Lidar, Rig
+from perception.cli import main
+from perception.data.frame import Frame
 from perception.data.nuscenes import NuScenesDataset
-from perception.data.sensor_files import read_lidar_bin
+from perception.data.sensor_files import read_image, read_lidar_bin
 from perception.errors import DataError
+from perception.inference.detector import MAX_BOX_SIZE_M, plausible_boxes
+from perception.ops.grid import BEVGrid
+from tests.model_configs import DEMO
 from tests.real_nuscenes import VERSION
-
-
-@pytest.fixture
-def real_copy(real_nuscenes_root, tmp_path):
-    """A private copy of the real database with its own sensor files, safe to damage."""
-    root = tmp_path / "nuscenes"
-    shutil.copytree(real_nuscenes_root / VERSION, root / VERSION)
-    shutil.copytree((real_nuscenes_root / "samples").resolve(), root / "samples")
-    shutil.copytree(real_nuscenes_root / "maps", root / "maps")
-    return root
 
 
 def keyframe_lidar_file(root):
@@ -64,12 +63,6 @@ def test_lidar_path_that_is_not_a_file(real_copy, kind, message):
 # --- what the detector lets out ---------------------------------------------------------------------------------
 def test_detector_lets_out_no_absurd_box(caplog):
     """A frame built in memory (no loader to sanitise it) with absurd points gives only possible boxes."""
-    import perception
-    from perception.inference.detector import MAX_BOX_SIZE_M
-
-    from calib import Rig, Lidar
-    from perception.data.frame import Frame
-
     rng = np.random.default_rng(0)
     points = np.column_stack([rng.uniform(-40, 40, (2000, 2)), rng.uniform(-2, 1, 2000), rng.uniform(0, 50, 2000),
                               np.zeros(2000)]).astype(np.float32)
@@ -86,9 +79,6 @@ def test_detector_lets_out_no_absurd_box(caplog):
 
 
 def test_plausible_boxes():
-    from perception.inference.detector import plausible_boxes
-    from perception.ops.grid import BEVGrid
-
     grid = BEVGrid((-50.0, 50.0), (-50.0, 50.0), (-5.0, 3.0), 0.5)
     good = [10.0, -5.0, 0.0, 4.0, 2.0, 1.5, 0.3, 1.0, 0.0]
     boxes = np.array([good, [1e23, *good[1:]], [*good[:2], np.nan, *good[3:]], [*good[:3], 400.0, *good[4:]],
@@ -100,10 +90,6 @@ def test_plausible_boxes():
 # --- configs ----------------------------------------------------------------------------------------------------
 def config_with(tmp_path, section, key, value):
     """configs/demo.yaml with one value replaced, written to tmp_path."""
-    import yaml
-
-    from tests.model_configs import DEMO
-
     data = yaml.safe_load(DEMO.read_text())
     data[section][key] = value
     path = tmp_path / f"{section}-{key}.yaml"
@@ -123,8 +109,6 @@ def config_with(tmp_path, section, key, value):
     ("train", "batch_size", 0, "train.batch_size: must be >= 1"),
 ])
 def test_bad_config_value_is_one_line_naming_the_key(tmp_path, capsys, section, key, value, message):
-    from perception.cli import main
-
     path = config_with(tmp_path, section, key, value)
     assert main(["train", str(path), "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
@@ -134,10 +118,6 @@ def test_bad_config_value_is_one_line_naming_the_key(tmp_path, capsys, section, 
 
 
 def test_empty_training_split_names_dataroot_and_split(real_copy, tmp_path, capsys):
-    import yaml
-
-    from perception.cli import main
-
     path = config_with(tmp_path, "train", "dataroot", str(real_copy))
     data = yaml.safe_load(path.read_text())
     data["train"].update(version=VERSION, train_split="mini_val")  # the real keyframe is in mini_train
@@ -150,8 +130,6 @@ def test_empty_training_split_names_dataroot_and_split(real_copy, tmp_path, caps
 # --- tables -----------------------------------------------------------------------------------------------------
 def edit_table(root, name, edit):
     """Apply ``edit`` to the records of a table of the copy (it may return a replacement)."""
-    import json
-
     path = root / VERSION / f"{name}.json"
     records = json.loads(path.read_text())
     replaced = edit(records)
@@ -159,15 +137,18 @@ def edit_table(root, name, edit):
     return path
 
 
-def check_fails(capsys, root, *extra):
-    """``perception data check`` on the copy: exit code 2 and its one-line message."""
-    from perception.cli import main
-
-    code = main(["data", "check", "--dataroot", str(root), "--version", VERSION, "--out", str(root / "x.png"),
-                 *extra])
+def one_line_error(capsys, argv):
+    """The message of a command that fails the way a user error must: exit code 2, one line, no traceback."""
+    code = main(argv)
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     return err
+
+
+def check_fails(capsys, root, *extra):
+    """``perception data check`` on the copy, failing with one line."""
+    return one_line_error(capsys, ["data", "check", "--dataroot", str(root), "--version", VERSION,
+                                   "--out", str(root / "x.png"), *extra])
 
 
 def first_lidar(records):
@@ -206,27 +187,38 @@ def test_truncated_table_is_named(real_copy, capsys):
 
 
 def test_empty_scene_table_through_detect(real_copy, capsys, tmp_path):
-    from perception.cli import main
-
     path = edit_table(real_copy, "scene", lambda records: [])
-    assert main(["detect", "--dataroot", str(real_copy), "--out", str(tmp_path / "out"), "--device", "cpu"]) == 2
-    err = capsys.readouterr().err
-    assert f"{path}: the dataset has no scenes" in err and "Traceback" not in err
+    err = one_line_error(capsys, ["detect", "--dataroot", str(real_copy), "--out", str(tmp_path / "out"),
+                                  "--device", "cpu"])
+    assert f"{path}: the dataset has no scenes" in err
 
 
 def test_scene_without_samples_in_replay(real_copy, capsys, tmp_path):
-    from perception.cli import main
-
     path = edit_table(real_copy, "scene", lambda records: records[0].update(first_sample_token=""))
-    assert main(["replay", "--source", "nuscenes", "--dataroot", str(real_copy), "--out", str(tmp_path / "out"),
-                 "--device", "cpu"]) == 2
-    err = capsys.readouterr().err
-    assert f"{path}: scene 'scene-0061' has no samples" in err and "Traceback" not in err
+    err = one_line_error(capsys, ["replay", "--source", "nuscenes", "--dataroot", str(real_copy),
+                                  "--out", str(tmp_path / "out"), "--device", "cpu"])
+    assert f"{path}: scene 'scene-0061' has no samples" in err
+
+
+def test_replay_counts_a_message_with_a_dangling_pose_and_goes_on(real_copy, tmp_path):
+    """In replay a sample_data whose pose is missing is a counted fault of that message; the frame is detected."""
+    edit_table(real_copy, "sample_data",
+               lambda records: next(r for r in records if "CAM_BACK/" in r["filename"]).update(ego_pose_token="0bad"))
+    out = tmp_path / "replay"
+    assert main(["replay", "--source", "nuscenes", "--dataroot", str(real_copy), "--out", str(out),
+                 "--device", "cpu"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["frames"]["detected"] == 1
+    [fault] = summary["faults"]["listed"]
+    assert fault["topic"] == "/CAM_BACK/image_rect_compressed"
+    assert "no ego_pose record with token '0bad'" in fault["reason"]
 
 
 def test_bad_calibration_names_table_and_token(real_copy, capsys):
-    path = edit_table(real_copy, "calibrated_sensor",
-                      lambda records: next(r for r in records if r.get("camera_intrinsic")).update(rotation=[0, 0, 0, 0]))
+    def zero_camera_rotation(records):
+        next(r for r in records if r.get("camera_intrinsic")).update(rotation=[0, 0, 0, 0])
+
+    path = edit_table(real_copy, "calibrated_sensor", zero_camera_rotation)
     err = check_fails(capsys, real_copy)
     assert f"file {path}, field 'calibrated_sensor[CAM_" in err and "of token '" in err and "non-zero quaternion" in err
 
@@ -241,8 +233,6 @@ def truncate_jpeg(root, channel="CAM_FRONT"):
 
 def halve_image(root, channel="CAM_BACK"):
     """Rewrite the channel's keyframe image at half its size; returns its path."""
-    import cv2
-
     path = next((root / "samples" / channel).iterdir())
     image = cv2.imread(str(path))
     cv2.imwrite(str(path), cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2)))
@@ -250,8 +240,6 @@ def halve_image(root, channel="CAM_BACK"):
 
 
 def test_truncated_jpeg_is_detected(real_copy, capsys):
-    from perception.data.sensor_files import read_image
-
     path = truncate_jpeg(real_copy)
     with pytest.raises(DataError, match="truncated JPEG"):
         read_image(path)
@@ -266,11 +254,8 @@ def test_image_of_another_size_than_its_calibration(real_copy, capsys):
 
 def test_replay_skips_and_counts_bad_images(real_copy, tmp_path):
     """In replay the damaged cameras are left out of the frame and counted; the frame is still detected."""
-    import json
-
-    from perception.cli import main
-
-    truncate_jpeg(real_copy), halve_image(real_copy)
+    truncate_jpeg(real_copy)
+    halve_image(real_copy)
     out = tmp_path / "replay"
     assert main(["replay", "--source", "nuscenes", "--dataroot", str(real_copy), "--out", str(out),
                  "--device", "cpu"]) == 0
@@ -283,15 +268,6 @@ def test_replay_skips_and_counts_bad_images(real_copy, tmp_path):
 
 
 # --- the command line -------------------------------------------------------------------------------------------
-def one_line_error(capsys, argv):
-    from perception.cli import main
-
-    code = main(argv)
-    err = capsys.readouterr().err
-    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
-    return err
-
-
 def test_detect_and_viz_on_broken_tables_are_one_line(real_copy, tmp_path, capsys):
     path = real_copy / VERSION / "ego_pose.json"
     path.write_bytes(path.read_bytes()[:-10])
@@ -306,28 +282,9 @@ def test_detect_and_viz_on_broken_tables_are_one_line(real_copy, tmp_path, capsy
 
 def test_other_errors_keep_their_traceback(real_copy, tmp_path, monkeypatch):
     """A bug is not a user error: it is not turned into one line."""
-    from perception.cli import main
-
     def broken(*args, **kwargs):
         raise KeyError("a bug")
 
     monkeypatch.setattr(NuScenesDataset, "frame", broken)
     with pytest.raises(KeyError, match="a bug"):
         main(["viz", "--dataroot", str(real_copy), "--bev", str(tmp_path / "bev.png")])
-
-
-def test_replay_counts_a_message_with_a_dangling_pose_and_goes_on(real_copy, tmp_path):
-    import json
-
-    from perception.cli import main
-
-    edit_table(real_copy, "sample_data",
-               lambda records: next(r for r in records if "CAM_BACK/" in r["filename"]).update(ego_pose_token="0bad"))
-    out = tmp_path / "replay"
-    assert main(["replay", "--source", "nuscenes", "--dataroot", str(real_copy), "--out", str(out),
-                 "--device", "cpu"]) == 0
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["frames"]["detected"] == 1
-    [fault] = summary["faults"]["listed"]
-    assert fault["topic"] == "/CAM_BACK/image_rect_compressed"
-    assert "no ego_pose record with token '0bad'" in fault["reason"]
