@@ -170,7 +170,7 @@ def test_dangling_token_names_table_and_token(real_copy, capsys, table, edit, me
 
 @pytest.mark.parametrize("content, message", [
     ('{"token": "x"}', "a table must be a JSON list of records, got a JSON dict"),
-    ('[{"token": "x"}, ["not", "a", "record"]]', "record 1 is not an object with a string 'token'"),
+    ('[["not", "a", "record"]]', "record 0 is not an object with a string 'token'"),
     ('[{"token": "x", "scene_token": ', "not a valid JSON table (truncated?)"),
 ])
 def test_badly_shaped_sample_table(real_copy, capsys, content, message):
@@ -178,6 +178,17 @@ def test_badly_shaped_sample_table(real_copy, capsys, content, message):
     path.write_text(content)
     err = check_fails(capsys, real_copy)
     assert f"{path}: {message}" in err
+
+
+def test_record_without_a_field_names_table_and_token(real_copy, capsys):
+    lidar = {}
+
+    def drop_lidar_filename(records):
+        lidar.update(first_lidar(records))
+        first_lidar(records).pop("filename")
+
+    path = edit_table(real_copy, "sample_data", drop_lidar_filename)
+    assert f"{path}: record '{lidar['token']}' lacks the field(s) filename" in check_fails(capsys, real_copy)
 
 
 def test_truncated_table_is_named(real_copy, capsys):

@@ -25,8 +25,25 @@ from perception.data.nuscenes_tables import read_table
 from perception.data.sensor_files import image_size_mismatch, read_image, read_lidar_bin
 from perception.errors import DataError
 
-TABLES = ("attribute", "calibrated_sensor", "category", "ego_pose", "instance", "log", "map", "sample",
-          "sample_annotation", "sample_data", "scene", "sensor", "visibility")
+TABLE_FIELDS = {
+    "attribute": {"token", "name"},
+    "calibrated_sensor": {"token", "sensor_token", "translation", "rotation", "camera_intrinsic"},
+    "category": {"token", "name"},
+    "ego_pose": {"token", "translation", "rotation"},
+    "instance": {"token", "category_token"},
+    "log": {"token"},
+    "map": {"token", "log_tokens", "filename"},
+    "sample": {"token", "scene_token", "timestamp", "prev", "next"},
+    "sample_annotation": {"token", "sample_token", "instance_token", "attribute_tokens", "translation", "size",
+                          "rotation", "num_lidar_pts", "prev", "next"},
+    "sample_data": {"token", "sample_token", "ego_pose_token", "calibrated_sensor_token", "timestamp", "filename",
+                    "is_key_frame", "width", "height", "prev", "next"},
+    "scene": {"token", "name", "first_sample_token"},
+    "sensor": {"token", "channel", "modality"},
+    "visibility": {"token"},
+}
+"""The 13 tables and the fields of their records that nuscenes-devkit and this loader read."""
+TABLES = tuple(TABLE_FIELDS)
 LIDAR_CHANNEL = "LIDAR_TOP"
 NUSCENES_POINT_FIELDS = 5  # x, y, z, intensity, ring index
 US = 1e-6
@@ -55,8 +72,11 @@ class CheckedNuScenes(NuScenes):
     token that is not in its table (a dangling reference) raising DataError naming the table file and the token."""
 
     def __load_table__(self, table_name: str) -> list[dict]:
-        """One of the 13 tables, checked; others (lidarseg, image_annotations, ...) as the devkit reads them."""
-        return read_table(self.table_path(table_name)) if table_name in TABLES else super().__load_table__(table_name)
+        """One of the 13 tables, checked to hold the fields read from it; others (lidarseg, image_annotations, ...) as
+        the devkit reads them."""
+        if table_name not in TABLE_FIELDS:
+            return super().__load_table__(table_name)
+        return read_table(self.table_path(table_name), TABLE_FIELDS[table_name])
 
     def table_path(self, table_name: str) -> Path:
         return Path(self.table_root) / f"{table_name}.json"

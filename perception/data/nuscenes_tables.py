@@ -28,9 +28,9 @@ def make_token(*parts) -> str:
     return hashlib.md5("/".join(map(str, parts)).encode()).hexdigest()
 
 
-def read_table(path: Path) -> list[dict]:
-    """The records of a table file: a JSON list of objects, each with a string ``token``; DataError naming the file
-    (and the first bad record) otherwise, e.g. for a table cut short by an interrupted copy."""
+def read_table(path: Path, fields: set[str] = frozenset()) -> list[dict]:
+    """The records of a table file: a JSON list of objects, each with a string ``token`` and the given ``fields``;
+    DataError naming the file (and the first bad record) otherwise, e.g. for a table cut short by a copy."""
     try:
         records = json.loads(read_regular_file(path, "table"))
     except ValueError as error:  # JSONDecodeError, or bytes that are not UTF-8
@@ -40,6 +40,9 @@ def read_table(path: Path) -> list[dict]:
     for index, record in enumerate(records):
         if not isinstance(record, dict) or not isinstance(record.get("token"), str):
             raise DataError(f"record {index} is not an object with a string 'token': {str(record)[:80]}", path)
+        if not fields <= record.keys():
+            missing = ", ".join(sorted(fields - record.keys()))
+            raise DataError(f"record '{record['token']}' lacks the field(s) {missing}", path)
     return records
 
 
