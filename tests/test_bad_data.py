@@ -257,6 +257,15 @@ def test_truncated_jpeg_is_detected(real_copy, capsys):
     assert f"{path}: truncated JPEG" in check_fails(capsys, real_copy)
 
 
+def test_truncated_png_is_detected_before_libpng_complains(kitti_root, tmp_path, capfd):
+    path = tmp_path / "000000.png"
+    data = (kitti_root / "training" / "image_2" / path.name).read_bytes()
+    path.write_bytes(data[:len(data) // 2])
+    with pytest.raises(DataError, match="truncated PNG"):
+        read_image(path)
+    assert capfd.readouterr().err == ""  # no anonymous libpng line
+
+
 def test_image_of_another_size_than_its_calibration(real_copy, capsys):
     path = halve_image(real_copy)
     err = check_fails(capsys, real_copy)

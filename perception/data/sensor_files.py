@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 MAX_RANGE_XY_M = 1000.0
 MAX_RANGE_Z_M = 100.0
 INTENSITY_RANGE = (0.0, 255.0)  # nuScenes stores 0..255, KITTI 0..1 reflectance
+IMAGE_MARKERS = {"JPEG": (b"\xff\xd8", b"\xff\xd9"), "PNG": (b"\x89PNG\r\n\x1a\n", b"IEND\xaeB`\x82")}
+"""First and last bytes of the image formats whose truncation OpenCV does not report (libjpeg and libpng print an
+anonymous warning or error and OpenCV returns a grey-padded image or none)."""
 
 
 def read_regular_file(path: str | Path, what: str) -> bytes:
@@ -83,21 +86,24 @@ def read_image(path: str | Path) -> np.ndarray:
 
 def decode_image(data: bytes, source=None) -> np.ndarray:
     """RGB (H, W, 3) uint8 from encoded bytes (JPEG, PNG, ...); DataError naming ``source`` when they are empty, a
-    JPEG cut short (libjpeg only prints an anonymous warning for one and pads the image with grey) or undecodable."""
+    JPEG or PNG cut short (checked before decoding, see ``IMAGE_MARKERS``) or undecodable."""
     if not data:
         raise DataError("empty image file", source)
-    if is_truncated_jpeg(data):
-        raise DataError("truncated JPEG: it does not end with the end-of-image marker FFD9", source)
+    truncated = truncated_format(data)
+    if truncated:
+        raise DataError(f"truncated {truncated}: it does not end with the format's end marker", source)
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise DataError("corrupt image, or not an image OpenCV can decode", source)
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def is_truncated_jpeg(data: bytes) -> bool:
-    """Whether the bytes start as a JPEG (SOI marker FFD8) but do not end with its EOI marker FFD9 (zero padding
-    after it is allowed)."""
-    return data[:2] == b"\xff\xd8" and data.rstrip(b"\x00")[-2:] != b"\xff\xd9"
+def truncated_format(data: bytes) -> str:
+    """The format ('JPEG', 'PNG') of image bytes that start as one but lack its end marker (zero padding after it is
+    allowed), '' for any other bytes."""
+    tail = data.rstrip(b"\x00")
+    return next((name for name, (start, end) in IMAGE_MARKERS.items()
+                 if data.startswith(start) and not tail.endswith(end)), "")
 
 
 def image_size_mismatch(image: np.ndarray, width: int, height: int) -> str:
