@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from pathlib import Path
@@ -83,7 +84,17 @@ def from_dict(cls, data, source: str = "<config>", where: str = ""):
     try:
         return cls(**values)
     except ValueError as error:  # a dataclass's own __post_init__ check
-        raise ConfigError(f"'{where or cls.__name__}': {error}", source) from None
+        raise ConfigError(_post_init_message(cls, where, str(error)), source) from None
+
+
+def _post_init_message(cls, where: str, message: str) -> str:
+    """A dataclass's own check as a line naming the key: a message that starts with one of its fields
+    (``"depth_bins: step must be > 0"`` from the ``camera`` section) gets the section's path in front
+    (``"camera.depth_bins: step must be > 0"``); any other is put after the section's name."""
+    first_word = re.split(r"[\s:.\[]", message, maxsplit=1)[0]
+    if first_word in {f.name for f in dataclasses.fields(cls)}:
+        return f"{where}.{message}" if where else message
+    return f"'{where or cls.__name__}': {message}"
 
 
 def to_dict(config) -> dict:

@@ -1,8 +1,10 @@
+import shutil
+
 import pytest
 
 from calib import Camera, Rig, load_rig, save_rig
 
-from tests.real_nuscenes import DEMO, REAL_ROOT, build_real_nuscenes
+from tests.real_nuscenes import DEMO, REAL_ROOT, VERSION, build_real_nuscenes
 
 
 @pytest.fixture
@@ -22,6 +24,16 @@ def real_nuscenes_root(tmp_path_factory):
     if not DEMO.is_dir():
         pytest.skip(f"real nuScenes keyframe not found at {DEMO} (shared data is not in a user's clone)")
     return build_real_nuscenes(tmp_path_factory.mktemp("nuscenes_real"))
+
+
+@pytest.fixture
+def real_copy(real_nuscenes_root, tmp_path):
+    """A private copy of the real database with its own sensor files, safe to damage."""
+    root = tmp_path / "nuscenes"
+    shutil.copytree(real_nuscenes_root / VERSION, root / VERSION)
+    shutil.copytree((real_nuscenes_root / "samples").resolve(), root / "samples")
+    shutil.copytree(real_nuscenes_root / "maps", root / "maps")
+    return root
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,4 @@
 """Bad input gives one clear error naming the file or field, never a raw traceback."""
-import shutil
 
 import numpy as np
 import pytest
@@ -10,16 +9,6 @@ from perception.data.nuscenes import NuScenesDataset
 from perception.data.sensor_files import read_image, read_lidar_bin
 from perception.errors import DataError
 from tests.real_nuscenes import VERSION
-
-
-@pytest.fixture
-def real_copy(real_nuscenes_root, tmp_path):
-    """A private copy of the real database with its own sensor files, safe to damage."""
-    root = tmp_path / "nuscenes"
-    shutil.copytree(real_nuscenes_root / VERSION, root / VERSION)
-    shutil.copytree((real_nuscenes_root / "samples").resolve(), root / "samples")
-    shutil.copytree(real_nuscenes_root / "maps", root / "maps")
-    return root
 
 
 def run_check(capsys, root, *extra):

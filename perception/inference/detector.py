@@ -4,10 +4,12 @@ The one way anything in the package runs a model. Each stage's time is returned 
 """
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from perception.data.classes import CLASS_INDEX
@@ -20,10 +22,26 @@ from perception.inference.weights import load_model
 from perception.models.config import DetectorConfig
 from perception.models.detector import FusionDetector
 from perception.models.inputs import DetectorInput
+from perception.ops.grid import BEVGrid
+
+log = logging.getLogger(__name__)
 
 MODALITIES = {"fused": ("camera", "lidar"), "lidar": ("lidar",), "camera": ("camera",)}
 """The sensors each evaluation modality feeds the same model."""
 SENSORS = ("camera", "lidar")
+MAX_BOX_SIZE_M = 50.0
+"""No detection class is longer, wider or taller (nuScenes' longest, articulated buses and trailers, are ~20 m)."""
+
+
+def plausible_boxes(boxes: np.ndarray, scores: np.ndarray, grid: BEVGrid) -> np.ndarray:
+    """Which detections are possible at all (N,) bool: finite, centre inside the grid's x, y and z ranges widened by
+    one cell (a centre is a cell plus a regressed offset), sizes in (0, ``MAX_BOX_SIZE_M``]. boxes: (N, 9)."""
+    with np.errstate(invalid="ignore"):
+        inside = np.ones(len(boxes), bool)
+        for axis, (low, high) in enumerate((grid.x_range, grid.y_range, grid.z_range)):
+            inside &= (boxes[:, axis] >= low - grid.cell) & (boxes[:, axis] <= high + grid.cell)
+        sizes = ((boxes[:, 3:6] > 0) & (boxes[:, 3:6] <= MAX_BOX_SIZE_M)).all(axis=1)
+    return np.isfinite(boxes).all(axis=1) & np.isfinite(scores) & inside & sizes
 
 
 class Detector:
@@ -62,9 +80,14 @@ class Detector:
             torch.cuda.synchronize(self.device)
         model_end = time.perf_counter()
         decoded = self.model.decode(output)[0]
-        boxes = decoded.boxes.double().cpu().numpy()
+        boxes, scores = decoded.boxes.double().cpu().numpy(), decoded.scores.float().cpu().numpy()
         labels = self.to_dataset_label[decoded.labels.cpu()].numpy()
-        detections = Detections.from_arrays(boxes, decoded.scores.float().cpu().numpy(), labels)
+        keep = plausible_boxes(boxes, scores, self.config.bev)
+        if not keep.all():
+            log.warning("frame %s: dropped %d of %d detections with non-finite values, a centre outside the BEV "
+                        "grid or a size over %g m (corrupt input or weights?)", frame.token, (~keep).sum(),
+                        len(keep), MAX_BOX_SIZE_M)
+        detections = Detections.from_arrays(boxes[keep], scores[keep], labels[keep])
         end = time.perf_counter()
         return detections, {"preprocess": model_start - start, "model": model_end - model_start,
                             "postprocess": end - model_end}

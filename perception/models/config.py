@@ -24,6 +24,15 @@ class CameraConfig:
     grid: BEVGrid                # the camera BEV grid
     bev_channels: int               # channels after the camera BEV downsampling block
 
+    def __post_init__(self):
+        if min(self.image_size) <= 0:
+            raise ValueError(f"image_size: (height, width) must both be > 0, got {self.image_size}")
+        start, stop, step = self.depth_bins
+        if step <= 0:
+            raise ValueError(f"depth_bins: step must be > 0, got {step}")
+        if start < 0 or stop <= start:
+            raise ValueError(f"depth_bins: (start, stop, step) needs 0 <= start < stop, got {self.depth_bins}")
+
 
 @dataclass(frozen=True)
 class LidarConfig:
@@ -37,6 +46,12 @@ class LidarConfig:
     voxel_z: float                  # sparse: voxel height in metres
     sparse_channels: tuple[int, ...]  # sparse: stage widths; the height layers halve between stages
     bev_channels: int
+
+    def __post_init__(self):
+        if self.num_sweeps < 0:
+            raise ValueError(f"num_sweeps: must be >= 0, got {self.num_sweeps}")
+        if self.voxel_z <= 0:
+            raise ValueError(f"voxel_z: must be > 0, got {self.voxel_z}")
 
 
 @dataclass(frozen=True)
@@ -80,7 +95,7 @@ class DetectorConfig:
         if len(self.head.nms_radius) != len(self.classes):
             raise ValueError(f"head.nms_radius needs one value per class ({len(self.classes)})")
         if not (self.camera.enabled or self.lidar.enabled):
-            raise ValueError("enable at least one of camera and lidar")
+            raise ValueError("camera.enabled and lidar.enabled are both false: enable at least one")
 
 
 def load_config(path: str | Path) -> DetectorConfig:

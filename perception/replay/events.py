@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 
 from calib.se3 import make_transform, quaternion_to_rotation
+from perception.data.sensor_files import decode_image
 
 NS = 1_000_000_000  # nanoseconds per second
 
@@ -43,12 +43,11 @@ class CameraImage:
     log_time_ns: int = 0
     _rgb: np.ndarray | None = field(default=None, repr=False, compare=False)
 
-    def decode(self) -> np.ndarray | None:
-        """RGB (H, W, 3) uint8 (decoded once, also when two sweeps use it), or None when it cannot be decoded."""
+    def decode(self) -> np.ndarray:
+        """RGB (H, W, 3) uint8 (decoded once, also when two sweeps use it); DataError when it cannot be decoded or
+        is a truncated JPEG."""
         if self._rgb is None:
-            image = cv2.imdecode(np.frombuffer(self.data, np.uint8), cv2.IMREAD_COLOR)
-            if image is not None:
-                self._rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+            self._rgb = decode_image(self.data)
         return self._rgb
 
 

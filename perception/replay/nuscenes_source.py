@@ -12,7 +12,7 @@ from typing import Iterator
 import numpy as np
 
 from perception.data.nuscenes import LIDAR_CHANNEL, NUSCENES_POINT_FIELDS, NuScenesDataset
-from perception.data.sensor_files import read_lidar_bin
+from perception.data.sensor_files import read_lidar_bin, read_regular_file
 from perception.errors import DataError
 from perception.replay.events import CameraImage, CameraInfo, Fault, LidarSweep, Recorded, Transform
 from perception.replay.topics import KEYFRAMES_METADATA, SCENE_METADATA, TopicMap
@@ -30,6 +30,9 @@ class NuScenesSource:
         self.dataset, self.topics = dataset, topics
         self.scene = dataset.scene(scene_name)
         self.scene_name = scene_name
+        if not self.scene["first_sample_token"]:
+            raise DataError(f"scene '{scene_name}' has no samples (its first_sample_token is empty)",
+                            dataset.nusc.table_path("scene"))
         first_sample = dataset.nusc.get("sample", self.scene["first_sample_token"])
         chains = [self._chain(token) for token in first_sample["data"].values()]
         self.records = sorted((sd for chain in chains for sd in self._selected(chain, keyframes_only, num_sweeps)),
@@ -80,15 +83,16 @@ class NuScenesSource:
     def _recorded(self, sd: dict) -> Recorded:
         nusc, topics = self.dataset.nusc, self.topics
         time_ns, channel = sd["timestamp"] * NS_PER_US, sd["channel"]
-        ego_pose = nusc.get("ego_pose", sd["ego_pose_token"])
-        mount = nusc.get("calibrated_sensor", sd["calibrated_sensor_token"])
-        recorded = Recorded(time_ns, [
-            Transform(time_ns, topics.world_frame, topics.ego_frame, np.asarray(ego_pose["translation"], float),
-                      np.asarray(ego_pose["rotation"], float)),
-            Transform(time_ns, topics.ego_frame, channel, np.asarray(mount["translation"], float),
-                      np.asarray(mount["rotation"], float))])
+        recorded = Recorded(time_ns)
         path = self.dataset.dataroot / sd["filename"]
-        try:
+        try:  # a dangling pose or mount token, or an unreadable file, is this message's fault, not the replay's end
+            ego_pose = nusc.get("ego_pose", sd["ego_pose_token"])
+            mount = nusc.get("calibrated_sensor", sd["calibrated_sensor_token"])
+            recorded.events += [
+                Transform(time_ns, topics.world_frame, topics.ego_frame, np.asarray(ego_pose["translation"], float),
+                          np.asarray(ego_pose["rotation"], float)),
+                Transform(time_ns, topics.ego_frame, channel, np.asarray(mount["translation"], float),
+                          np.asarray(mount["rotation"], float))]
             if sd["sensor_modality"] == "lidar":
                 points = read_lidar_bin(path, NUSCENES_POINT_FIELDS)[:, :4]
                 token = sd["sample_token"] if sd["is_key_frame"] and channel == LIDAR_CHANNEL else ""
@@ -97,19 +101,12 @@ class NuScenesSource:
                 recorded.events += [
                     CameraInfo(time_ns, channel, channel, np.asarray(mount["camera_intrinsic"], float),
                                sd["width"], sd["height"]),
-                    CameraImage(time_ns, channel, channel, read_bytes(path), image_format(path),
+                    CameraImage(time_ns, channel, channel, read_regular_file(path, "image"), image_format(path),
                                 topic=topics.camera(channel).image, log_time_ns=time_ns)]
         except DataError as error:
             topic = topics.lidar if sd["sensor_modality"] == "lidar" else topics.camera(channel).image
             recorded.fault = Fault("unreadable", topic, time_ns, str(error))
         return recorded
-
-
-def read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as error:
-        raise DataError(f"cannot read the file: {error.strerror}", path) from None
 
 
 def image_format(path: Path) -> str:

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from perception.data.sensor_files import image_size_mismatch
+from perception.errors import DataError
 from perception.replay.events import NS, CameraImage, CameraInfo, Fault, LidarSweep, SensorEvent, Transform
 from perception.replay.transforms import TransformBuffer
 
@@ -93,16 +95,21 @@ class Synchronizer:
 
     def _nearest_image(self, camera: str, images: list[CameraImage], time_ns: int,
                        faults: list[Fault]) -> tuple[CameraImage, np.ndarray] | None:
-        """The decodable image nearest in time within the tolerance (the newer one on a tie); corrupt ones are
-        reported once and forgotten."""
+        """The usable image nearest in time within the tolerance (the newer one on a tie); corrupt ones (undecodable,
+        truncated, or of another size than the camera's calibration) are reported once and forgotten."""
+        calibration = self._calibrations.get(camera)
         candidates = [i for i in images if abs(i.time_ns - time_ns) <= self.tolerance_ns]
         for image in sorted(candidates, key=lambda i: (abs(i.time_ns - time_ns), -i.time_ns)):
-            rgb = image.decode()
-            if rgb is not None:
+            try:
+                rgb = image.decode()
+                problem = image_size_mismatch(rgb, calibration.width, calibration.height) if calibration else ""
+            except DataError as error:
+                problem = f"cannot be decoded: {error.reason}"
+            if not problem:
                 return image, rgb
             images.remove(image)
             faults.append(Fault("corrupt", image.topic or camera, image.log_time_ns,
-                                f"{camera} image ({image.format}, {len(image.data)} bytes) cannot be decoded"))
+                                f"{camera} image ({image.format}, {len(image.data)} bytes) {problem}"))
         return None
 
     def _forget_old(self) -> None:

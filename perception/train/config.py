@@ -42,6 +42,15 @@ class TrainConfig:
     checkpoint_every: int           # steps between checkpoints (and at every epoch end)
     augment: AugmentConfig
 
+    def __post_init__(self):
+        for key in ("epochs", "batch_size", "log_every", "checkpoint_every"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key}: must be >= 1, got {getattr(self, key)}")
+        if self.num_workers < 0:
+            raise ValueError(f"num_workers: must be >= 0, got {self.num_workers}")
+        if self.lr <= 0:
+            raise ValueError(f"lr: must be > 0, got {self.lr}")
+
 
 def load_train_config(path: str | Path) -> TrainConfig:
     """The ``train`` section of a model YAML file."""

@@ -12,6 +12,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from perception.errors import DataError
 from perception.inference.weights import load_checkpoint, model_state
 from perception.models.config import DetectorConfig
 from perception.models.detector import FusionDetector
@@ -61,7 +62,8 @@ class Trainer:
         self.dataset = FrameDataset(config, train.dataroot, train.version, train.train_split, train.augment,
                                     train.seed)
         if not len(self.dataset):
-            raise ValueError(f"split '{train.train_split}' of {train.dataroot} has no keyframes")
+            raise DataError(f"training split '{train.train_split}' (train.train_split) has no keyframes",
+                            train.dataroot)
         self.sampler = EpochSampler(len(self.dataset), train.seed, self.ctx.rank, self.ctx.world_size)
         self.steps_per_epoch = max(1, len(self.sampler) // train.batch_size)
         self.total_steps = self.steps_per_epoch * train.epochs
