@@ -1,7 +1,7 @@
 """One replay: a source through sync and the detector into the sinks, and its summary.
 
 Writes into ``out``: ``detections.mcap`` (input topics + boxes), ``results.json`` (when the source has sample
-tokens), ``replay.mp4`` (optional) and ``summary.json`` (latency percentiles, dropped/skipped/corrupt frames).
+tokens), ``replay.mp4`` (optional) and ``summary.json`` (latency percentiles, dropped/skipped/corrupt frames, damaged recording chunks skipped).
 """
 from __future__ import annotations
 
@@ -48,6 +48,7 @@ def replay(source, topics: TopicMap, detector: Detector, out: str | Path, settin
                "sweeps": "keyframes" if settings.keyframes_only else "all", "tolerance_ms": settings.tolerance_ms,
                **stats.summary(time.perf_counter() - start),
                "truncated": source.truncation.as_dict() if source.truncation else None,
+               "skipped_chunks": [chunk.as_dict() for chunk in source.skipped_chunks],
                "outputs": {"mcap": str(out / MCAP_NAME),
                            "results": str(out / RESULTS_NAME) if results.results else None,
                            "video": str(out / VIDEO_NAME) if settings.video else None}}
