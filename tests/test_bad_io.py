@@ -1,11 +1,16 @@
 """Damaged files and unusable output folders: each ends in one clear line or a counted fault, and work already done
 is kept. Every case is built from a real file damaged in tmp_path."""
+import errno
 import json
+import os
+import subprocess
 
 import pytest
 from mcap.reader import make_reader
 from mcap.records import Message
 
+from perception.cli import main
+from perception.inference import Detector
 from perception.replay.mcap_records import McapRecords, read_summary
 from tests.test_detect import write_tiny_weights
 from tests.test_replay import INPUT_TOPICS, SYNTH_VERSION, messages_of, replay_mcap, to_mcap
@@ -92,3 +97,93 @@ def test_a_damaged_chunk_header_does_not_end_the_recording(recording, tmp_path, 
                               else indexes[2].chunk_start_offset)
     assert skipped.messages == (len(lost) if with_summary else None)
     assert (records.truncation is None) == with_summary  # without a summary the cut end is still reported
+
+
+def replay_argv(synth_root, weights, out) -> list[str]:
+    return ["replay", "--source", "nuscenes", "--dataroot", str(synth_root), "--version", SYNTH_VERSION,
+            "--checkpoint", str(weights), "--out", str(out), "--device", "cpu"]
+
+
+def one_error_line(capsys) -> str:
+    """The command's error: one line on stderr (besides the progress bar)."""
+    [line] = [line for line in capsys.readouterr().err.splitlines() if "error" in line.lower()]
+    return line
+
+
+def dead_pid() -> int:
+    """The id of a process that has ended."""
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
+def test_a_failed_replay_keeps_the_previous_outputs_and_the_results_done(synth_root, weights, tmp_path, capsys,
+                                                                          monkeypatch):
+    out = tmp_path / "out"
+    out.mkdir()
+    pid = dead_pid()
+    stale = [out / f".replay.pid{pid}.k1ll3d.tmp", out / f".detections.mcap.pid{pid}.writing.tmp"]
+    stale[0].mkdir()
+    stale[1].write_bytes(b"half a recording")
+    assert main(replay_argv(synth_root, weights, out)) == 0
+    assert not any(path.exists() for path in stale)
+    previous = {path.name: path.read_bytes() for path in out.iterdir()}
+    assert set(previous) == {"detections.mcap", "results.json", "summary.json"}
+
+    calls = []
+
+    def disk_full_at_third_frame(self, frame, modalities):
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(out / "detections.mcap"))
+        return detect_timed(self, frame, modalities)
+
+    detect_timed = Detector.detect_timed
+    monkeypatch.setattr(Detector, "detect_timed", disk_full_at_third_frame)
+    assert main(replay_argv(synth_root, weights, out)) == 2
+    partial = out / "results.partial.jsonl"
+    assert one_error_line(capsys) == (f"error: {out / 'detections.mcap'}: No space left on device; the results of "
+                                      f"the 2 keyframes done are kept in {partial}")
+    assert {path.name: path.read_bytes() for path in out.iterdir() if path != partial} == previous
+    done = [json.loads(line) for line in partial.read_text().splitlines()]
+    assert [entry["sample_token"] for entry in done] == list(json.loads(previous["results.json"])["results"])[:2]
+
+    monkeypatch.undo()
+    assert main(replay_argv(synth_root, weights, out)) == 0
+    assert sorted(path.name for path in out.iterdir()) == ["detections.mcap", "results.json", "summary.json"]
+
+
+def test_out_that_is_a_file_fails_before_any_work(synth_root, weights, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(Detector, "detect_timed", lambda *args: pytest.fail("the replay should not start"))
+    out = tmp_path / "out"
+    out.write_text("my notes")
+    assert main(replay_argv(synth_root, weights, out)) == 2
+    assert one_error_line(capsys) == f"error: {out}: exists and is a file, not a folder"
+    assert out.read_text() == "my notes"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_read_only_out_fails_before_any_work(synth_root, weights, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    out.chmod(0o555)
+    assert main(replay_argv(synth_root, weights, out)) == 2
+    assert one_error_line(capsys) == f"error: {out}: Permission denied"
+
+
+def test_unwritable_or_full_out_is_one_line_naming_it(synth_root, weights, tmp_path, capsys, monkeypatch):
+    """What a read-only folder (as root, simulated) and a full disk look like; checked before any work."""
+    monkeypatch.setattr(Detector, "detect_timed", lambda *args: pytest.fail("the replay should not start"))
+    out = tmp_path / "out"
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "access", lambda path, mode: False)
+        assert main(replay_argv(synth_root, weights, out)) == 2
+    assert one_error_line(capsys) == f"error: {out}: Permission denied"
+
+    def disk_full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    assert main(replay_argv(synth_root, weights, out)) == 2
+    assert one_error_line(capsys) == f"error: {out}: No space left on device"
+    assert list(out.iterdir()) == []  # the probe file is gone

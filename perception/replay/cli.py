@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from calib.atomic import check_writable_folder
 from perception.cli_args import (add_dataset_arguments, add_device_argument, deprecated_alias, open_dataset_arg,
                                  scene_arg)
 from perception.errors import DataError
@@ -62,6 +63,7 @@ def run_replay(args: argparse.Namespace) -> dict:
 
     if args.rate < 0 or args.tolerance_ms <= 0:
         raise DataError(f"--rate must be >= 0 and --tolerance-ms > 0, got {args.rate} and {args.tolerance_ms}")
+    check_writable_folder(args.out)  # before loading anything
     keyframes_only = (args.detect_on or ("keyframes" if args.source == "nuscenes" else "all")) == "keyframes"
     topics = load_topic_map(args.topics)
     detector = load_detector(args.checkpoint, args.device)
