@@ -4,16 +4,26 @@ import errno
 import json
 import os
 import subprocess
+from dataclasses import replace
 
 import pytest
+import torch
 from mcap.reader import make_reader
 from mcap.records import Message
 
 from perception.cli import main
+from perception.errors import DataError
 from perception.inference import Detector
+from perception.inference.weights import digest, load_checkpoint, meta_digest
+from perception.models.detector import FusionDetector
 from perception.replay.mcap_records import McapRecords, read_summary
+from perception.train.checkpoint import save_checkpoint
+from perception.train.trainer import Trainer, train
+from perception.typed_config import to_dict
+from tests.model_configs import tiny_config, tiny_train_config
 from tests.test_detect import write_tiny_weights
 from tests.test_replay import INPUT_TOPICS, SYNTH_VERSION, messages_of, replay_mcap, to_mcap
+from tests.test_train import write_config
 
 CHUNK_HEADER_COMPRESSION_LENGTH = 9 + 8 + 8 + 8 + 4  # record header, times, uncompressed size, crc
 FOOTER_AND_MAGIC = 9 + 8 + 8 + 4 + 8  # footer record (summary start, summary offset start, crc), closing magic
@@ -187,3 +197,113 @@ def test_unwritable_or_full_out_is_one_line_naming_it(synth_root, weights, tmp_p
     assert main(replay_argv(synth_root, weights, out)) == 2
     assert one_error_line(capsys) == f"error: {out}: No space left on device"
     assert list(out.iterdir()) == []  # the probe file is gone
+
+
+def saved_run(run, steps=(1, 2)):
+    """A run folder with a checkpoint (model only) at each of ``steps``; the last is latest."""
+    config = tiny_config()
+    model = FusionDetector(config)
+    for step in steps:
+        save_checkpoint(run, step, 0, model, to_dict(config), list(config.classes))
+    return run
+
+
+def edit_sidecar(sidecar, edit) -> None:
+    meta = json.loads(sidecar.read_text())
+    edit(meta)
+    sidecar.write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda meta: meta.pop("tensors_file"), "checkpoint sidecar has no tensors_file"),
+    (lambda meta: meta.pop("config"), "checkpoint sidecar has no config"),
+    (lambda meta: meta.pop("meta_sha256"), "checkpoint sidecar has no meta_sha256"),
+    (lambda meta: meta["classes"].reverse(), "config or class list was changed after it was written"),
+    (lambda meta: meta["config"]["head"].update(score_threshold=0.01), "config or class list was changed"),
+], ids=["no-tensors-file", "no-config", "no-meta-hash", "reordered-classes", "edited-config"])
+def test_a_damaged_sidecar_is_one_error(tmp_path, edit, message):
+    sidecar = saved_run(tmp_path, steps=(1,)) / "ckpt-00000001.json"
+    edit_sidecar(sidecar, edit)
+    with pytest.raises(DataError, match=message) as error:
+        load_checkpoint(sidecar)
+    assert error.value.path == str(sidecar)
+
+
+def test_a_truncated_tensor_file_with_a_matching_hash_is_one_error(tmp_path):
+    sidecar = saved_run(tmp_path, steps=(1,)) / "ckpt-00000001.json"
+    tensors = tmp_path / "ckpt-00000001.safetensors"
+    tensors.write_bytes(tensors.read_bytes()[:100])
+    edit_sidecar(sidecar, lambda meta: meta.update(tensors_sha256=digest(tensors.read_bytes())))
+    with pytest.raises(DataError, match="not a valid safetensors file") as error:
+        load_checkpoint(sidecar)
+    assert error.value.path == str(tensors)
+
+
+def test_a_corrupt_latest_json_is_one_line_from_the_cli(tmp_path, capsys):
+    run = saved_run(tmp_path / "run")
+    (run / "latest.json").write_text('{"checkpoint": ')  # killed mid-write by a tool that does not write atomically
+    assert main(["export", str(run), "--out", str(tmp_path / "exported")]) == 2
+    assert one_error_line(capsys).startswith(f"error: {run / 'latest.json'}: latest.json is corrupt")
+
+
+def test_a_damaged_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, caplog):
+    run = saved_run(tmp_path)
+    tensors = run / "ckpt-00000002.safetensors"
+    tensors.write_bytes(tensors.read_bytes()[:-10])
+    with caplog.at_level("WARNING"):
+        meta, _ = load_checkpoint(run)
+    assert meta["step"] == 1
+    assert "ckpt-00000002.safetensors: checkpoint tensor file is corrupt" in caplog.text
+    assert "using the previous intact checkpoint ckpt-00000001.json (step 1)" in caplog.text
+    (run / "ckpt-00000001.json").unlink()
+    with pytest.raises(DataError, match="ckpt-00000002.safetensors: checkpoint tensor file is corrupt"):
+        load_checkpoint(run)
+
+
+def test_the_shipped_weights_carry_their_config_hash():
+    meta, _ = load_checkpoint("demo")
+    assert meta["meta_sha256"] == meta_digest(meta)
+
+
+@pytest.fixture
+def train_config(synth_root):
+    return tiny_train_config(synth_root, train_split="synth_all", epochs=4, lr=1e-3)
+
+
+def logged_steps(run) -> list[int]:
+    return [json.loads(line)["step"] for line in (run / "log.jsonl").read_text().splitlines()]
+
+
+def test_resuming_checks_the_config_and_logs_each_step_once(train_config, tmp_path, capsys):
+    config, run = tiny_config(), tmp_path / "run"
+    train(config, train_config, run, "cpu", max_steps=2, progress=False)
+    with (run / "log.jsonl").open("a") as log:  # a run killed after logging past its last checkpoint
+        log.write('{"step": 3, "total": 1.0}\n{"step": 4, "tot')
+    with pytest.raises(DataError, match=r"another config \(train.lr: 0.001 -> 0.002\)"):
+        Trainer(config, replace(train_config, lr=2e-3), run, "cpu").resume()
+
+    capsys.readouterr()
+    train(config, train_config, run, "cpu", max_steps=1, progress=False)
+    assert "resumed from step 2 (ckpt-00000002.json" in capsys.readouterr().out
+    assert logged_steps(run) == [1, 2, 3]
+
+
+def test_a_nan_loss_stops_with_its_step_and_keeps_the_last_good_checkpoint(train_config, tmp_path, capsys,
+                                                                          monkeypatch):
+    run = tmp_path / "run"
+    calls, loss = [], FusionDetector.loss
+
+    def nan_at_third_step(self, *args):
+        losses = loss(self, *args)
+        calls.append(1)
+        return {**losses, "total": losses["total"] * float("nan")} if len(calls) == 3 else losses
+
+    monkeypatch.setattr(FusionDetector, "loss", nan_at_third_step)
+    yaml_config = write_config(tiny_config(), train_config, tmp_path / "config.yaml")
+    assert main(["train", str(yaml_config), "--out", str(run), "--max-steps", "4", "--device", "cpu"]) == 2
+    assert one_error_line(capsys) == (f"error: {run}: training stopped: the loss became nan at step 3; the last good "
+                                      f"checkpoint, ckpt-00000002.json (step 2), is kept (a lower lr or grad_clip "
+                                      f"may help)")
+    meta, tensors = load_checkpoint(run)
+    assert meta["step"] == 2 and all(torch.isfinite(t).all() for t in tensors.values() if t.is_floating_point())
+    assert logged_steps(run) == [1, 2]
