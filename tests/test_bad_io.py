@@ -1,5 +1,6 @@
 """Damaged files and unusable output folders: each ends in one clear line or a counted fault, and work already done
-is kept. Every case is built from a real file damaged in tmp_path."""
+is kept. The cases are real files damaged in tmp_path; a full disk, a failure mid-run and (as root) a read-only
+folder are simulated."""
 import errno
 import json
 import os
@@ -11,6 +12,7 @@ import torch
 from mcap.reader import make_reader
 from mcap.records import Message
 
+from calib.atomic import remove_stale_temps
 from perception.cli import main
 from perception.errors import DataError
 from perception.inference import Detector
@@ -307,3 +309,22 @@ def test_a_nan_loss_stops_with_its_step_and_keeps_the_last_good_checkpoint(train
     meta, tensors = load_checkpoint(run)
     assert meta["step"] == 2 and all(torch.isfinite(t).all() for t in tensors.values() if t.is_floating_point())
     assert logged_steps(run) == [1, 2]
+
+
+def test_train_out_that_is_a_file_is_one_line(train_config, tmp_path, capsys):
+    out = tmp_path / "run"
+    out.write_text("not a folder")
+    yaml_config = write_config(tiny_config(), train_config, tmp_path / "config.yaml")
+    assert main(["train", str(yaml_config), "--out", str(out), "--device", "cpu"]) == 2
+    assert one_error_line(capsys) == f"error: {out}: exists and is a file, not a folder"
+
+
+def test_only_the_temporary_files_of_ended_processes_are_removed(tmp_path):
+    ended, running = dead_pid(), os.getpid()
+    stale = [tmp_path / f".results.json.pid{ended}.x1y2.tmp", tmp_path / f".replay.pid{ended}.abc.tmp"]
+    live = [tmp_path / f".results.json.pid{running}.z9.tmp", tmp_path / "notes.tmp", tmp_path / "results.json"]
+    stale[1].mkdir()
+    for path in [stale[0], *live]:
+        path.write_text("x")
+    assert sorted(remove_stale_temps(tmp_path)) == sorted(stale)
+    assert sorted(tmp_path.iterdir()) == sorted(live)

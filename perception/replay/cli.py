@@ -78,8 +78,15 @@ def run_replay(args: argparse.Namespace) -> dict:
     print(f"{summary['scene']}: {frames['detected']} frames at {summary['throughput_fps']:.2f} fps on "
           f"{detector.device}{model_ms}; {frames['dropped']} dropped, {frames['skipped']} skipped, "
           f"{summary['faults']['corrupt'] + summary['faults']['unreadable']} bad messages"
+          f"{skipped_chunks(summary)}"
           f"{'; recording cut off' if summary['truncated'] else ''} -> {args.out}")
     return summary
+
+
+def skipped_chunks(summary: dict) -> str:
+    """The damaged recording chunks of a replay summary, for its one-line report ('' when none)."""
+    count = len(summary["skipped_chunks"])
+    return f" ({count} damaged chunk{'s' if count > 1 else ''} skipped)" if count else ""
 
 
 def add_to_mcap_arguments(parser: argparse.ArgumentParser) -> None:

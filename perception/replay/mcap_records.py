@@ -167,7 +167,7 @@ class McapRecords:
     def _resume_offset(self, file, offset: int) -> int | None:
         """Where reading continues after a damaged record at ``offset``: the end of the chunk indexed there, the
         next indexed chunk, or (without a chunk index) the next plausible chunk header; None when there is none."""
-        if offset in self.chunk_index:
+        if offset in self.chunk_index and self.chunk_index[offset].chunk_length > 0:
             return offset + self.chunk_index[offset].chunk_length
         later = [start for start in self.chunk_index if start > offset]
         if later:

@@ -17,7 +17,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from calib.atomic import atomic_write_bytes
+from calib.atomic import atomic_write_bytes, check_writable_folder
 from perception.errors import DataError
 from perception.inference.weights import model_state, read_checkpoint
 from perception.models.config import DetectorConfig
@@ -103,7 +103,7 @@ class Trainer:
 
     def __init__(self, config: DetectorConfig, train: TrainConfig, out_dir: str | Path, device: str | None = None,
                  context: DistributedContext | None = None):
-        self.config, self.train, self.out_dir = config, train, Path(out_dir)
+        self.config, self.train, self.out_dir = config, train, check_writable_folder(out_dir)
         self.ctx = context or setup(device)
         torch.manual_seed(train.seed)
         np.random.seed(train.seed)
@@ -187,7 +187,6 @@ class Trainer:
         self.model.train()
         stop_at = self.total_steps if max_steps is None else min(self.total_steps, self.step + max_steps)
         log_path, records = self.out_dir / "log.jsonl", []
-        self.out_dir.mkdir(parents=True, exist_ok=True)
         bar = tqdm(total=stop_at, initial=self.step, unit="step", desc="train",
                    disable=not (progress and self.ctx.is_main))
         try:
