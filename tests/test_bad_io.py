@@ -18,7 +18,7 @@ from perception.errors import DataError
 from perception.inference import Detector
 from perception.inference.weights import digest, load_checkpoint, meta_digest
 from perception.models.detector import FusionDetector
-from perception.replay.mcap_records import McapRecords, read_summary
+from perception.replay.mcap_records import McapRecords, find_chunk, read_summary
 from perception.train.checkpoint import save_checkpoint
 from perception.train.trainer import Trainer, train
 from perception.typed_config import to_dict
@@ -109,6 +109,18 @@ def test_a_damaged_chunk_header_does_not_end_the_recording(recording, tmp_path, 
                               else indexes[2].chunk_start_offset)
     assert skipped.messages == (len(lost) if with_summary else None)
     assert (records.truncation is None) == with_summary  # without a summary the cut end is still reported
+
+
+def test_the_forward_scan_finds_only_whole_chunk_headers(recording, tmp_path):
+    second = chunk_indexes(recording)[1]
+    data = recording.read_bytes()
+    scanned = tmp_path / "scan.bin"
+    scanned.write_bytes(data[second.chunk_start_offset - 100:second.chunk_start_offset + second.chunk_length])
+    with open(scanned, "rb") as file:
+        assert find_chunk(file, 0, scanned.stat().st_size) == 100
+    scanned.write_bytes(b"\x06\x07" + data[second.chunk_start_offset:second.chunk_start_offset + 20])  # cut header
+    with open(scanned, "rb") as file:
+        assert find_chunk(file, 0, scanned.stat().st_size) is None
 
 
 def replay_argv(synth_root, weights, out) -> list[str]:

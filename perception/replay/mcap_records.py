@@ -237,18 +237,20 @@ def is_chunk_header(file, offset: int, size: int) -> bool:
     """Whether the bytes at ``offset`` read as a whole chunk record: a known compression, a start time not after
     the end time, and a data length that adds up to the record length within the file."""
     file.seek(offset)
-    head = file.read(RECORD_HEADER + CHUNK_FIXED + max(map(len, COMPRESSIONS)) + 8)
-    if len(head) < RECORD_HEADER + CHUNK_FIXED + 8:
+    stream = ReadDataStream(file)
+    try:
+        if stream.read1() != Opcode.CHUNK:
+            return False
+        length, start_ns, end_ns = stream.read8(), stream.read8(), stream.read8()
+        stream.read8(), stream.read4()  # uncompressed size and crc
+        name_length = stream.read4()
+        if name_length > max(map(len, COMPRESSIONS)):
+            return False
+        compression, data_length = stream.read(name_length), stream.read8()
+    except (EndOfFile, struct.error):  # the file ends within the header
         return False
-    length, start_ns, end_ns = struct.unpack_from("<QQQ", head, 1)
-    name_length = int.from_bytes(head[RECORD_HEADER + CHUNK_FIXED - 4:RECORD_HEADER + CHUNK_FIXED], "little")
-    name_end = RECORD_HEADER + CHUNK_FIXED + name_length
-    if name_length > max(map(len, COMPRESSIONS)) or head[RECORD_HEADER + CHUNK_FIXED:name_end] not in \
-            [c.encode() for c in COMPRESSIONS] or len(head) < name_end + 8:
-        return False
-    data_length = int.from_bytes(head[name_end:name_end + 8], "little")
-    return start_ns <= end_ns and length == CHUNK_FIXED + name_length + 8 + data_length \
-        and offset + RECORD_HEADER + length <= size
+    return compression in [name.encode() for name in COMPRESSIONS] and start_ns <= end_ns \
+        and length == CHUNK_FIXED + name_length + 8 + data_length and offset + RECORD_HEADER + length <= size
 
 
 def decompress_prefix(compression: str, data: bytes) -> bytes:
