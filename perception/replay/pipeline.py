@@ -55,7 +55,7 @@ def replay(source, topics: TopicMap, detector: Detector, out: str | Path, settin
         publish_outputs(staging, out)
         return summary
     except BaseException as error:
-        if not results.results:
+        if not results.results or not results.partial_path.exists():  # no keyframe done, or failed after closing
             raise
         os.replace(results.partial_path, out / PARTIAL_RESULTS_NAME)
         note = f"the results of the {len(results.results)} keyframes done are kept in {out / PARTIAL_RESULTS_NAME}"

@@ -89,11 +89,11 @@ class ResultsSink(Sink):
         if not job.sample_token:
             return
         entries = boxes_to_results(boxes, job.frame.global_from_ego, job.sample_token)
-        self.results[job.sample_token] = entries
         if self._partial is None:
             self._partial = open(self.partial_path, "a")
         self._partial.write(json.dumps({"sample_token": job.sample_token, "results": entries}) + "\n")
         self._partial.flush()
+        self.results[job.sample_token] = entries  # counted once its line is written
 
     def close(self, ok: bool) -> None:
         if self._partial is not None:
