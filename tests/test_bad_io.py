@@ -108,6 +108,7 @@ def test_a_damaged_chunk_header_does_not_end_the_recording(recording, tmp_path, 
     assert skipped.resume == (second.chunk_start_offset + second.chunk_length if with_summary
                               else indexes[2].chunk_start_offset)
     assert skipped.messages == (len(lost) if with_summary else None)
+    assert (skipped.start_ns, skipped.end_ns) == (second.message_start_time, second.message_end_time)
     assert (records.truncation is None) == with_summary  # without a summary the cut end is still reported
 
 

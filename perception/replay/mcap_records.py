@@ -157,10 +157,12 @@ class McapRecords:
 
     def _skip(self, file, offset: int, resume: int, reason: str, chunk: Chunk | None = None) -> SkippedChunk:
         """Record the damaged bytes ``offset``..``resume``; times come from the chunk's header when it could be
-        read, else from the chunk index."""
+        read, else from the chunk index, else from the first fields of the damaged header when they are plausible."""
         header = chunk or self.chunk_index.get(offset)
-        start_ns, end_ns = (header.message_start_time, header.message_end_time) if header else (None, None)
-        skipped = SkippedChunk(offset, resume, start_ns, end_ns, indexed_messages(file, resume), reason)
+        times = (header.message_start_time, header.message_end_time) if header else chunk_times_at(file, offset)
+        position = file.tell()
+        skipped = SkippedChunk(offset, resume, *times, indexed_messages(file, resume), reason)
+        file.seek(position)
         self.skipped_chunks.append(skipped)
         return skipped
 
@@ -205,8 +207,7 @@ def described(error: Exception, limit: int = 160) -> str:
 
 def indexed_messages(file, offset: int) -> int | None:
     """How many messages the MessageIndex records at ``offset`` (those right after a chunk) list; None when there
-    are none. The file position is left where it was."""
-    position = file.tell()
+    are none."""
     file.seek(offset)
     count = None
     while (header := file.read(RECORD_HEADER))[:1] == bytes([Opcode.MESSAGE_INDEX]) and len(header) == RECORD_HEADER:
@@ -214,8 +215,18 @@ def indexed_messages(file, offset: int) -> int | None:
         if len(body) < 6:
             break
         count = (count or 0) + int.from_bytes(body[2:6], "little") // 16  # channel id, then (time, offset) pairs
-    file.seek(position)
     return count
+
+
+def chunk_times_at(file, offset: int) -> tuple[int | None, int | None]:
+    """The message time range in the header of a (damaged) chunk record at ``offset``; (None, None) when the
+    record is not a chunk or its times are not an ordered pair."""
+    file.seek(offset)
+    head = file.read(RECORD_HEADER + 16)
+    if len(head) < RECORD_HEADER + 16 or head[0] != Opcode.CHUNK:
+        return None, None
+    start_ns, end_ns = struct.unpack_from("<QQ", head, RECORD_HEADER)
+    return (start_ns, end_ns) if start_ns <= end_ns else (None, None)
 
 
 def find_chunk(file, start: int, size: int) -> int | None:
