@@ -186,35 +186,39 @@ class Trainer:
         """Train until the configured epochs (or ``max_steps`` more steps); returns the logged records."""
         self.model.train()
         stop_at = self.total_steps if max_steps is None else min(self.total_steps, self.step + max_steps)
-        log_path, records = self.out_dir / "log.jsonl", []
         bar = tqdm(total=stop_at, initial=self.step, unit="step", desc="train",
                    disable=not (progress and self.ctx.is_main))
         try:
-            while self.step < stop_at:
-                tick = time.perf_counter()
-                for batch, boxes, labels in self.loader():
-                    logged = self.train_step(batch, boxes, labels)
-                    if not math.isfinite(logged["total"]):
-                        raise self.diverged(logged["total"])
-                    rate = self.train.batch_size * self.ctx.world_size / (time.perf_counter() - tick)
-                    tick = time.perf_counter()
-                    record = {"step": self.step, "epoch": self.epoch, "lr": self.scheduler.get_last_lr()[0],
-                              "samples_per_s": round(rate, 3), **{k: round(v, 5) for k, v in logged.items()}}
-                    records.append(record)
-                    bar.update()
-                    bar.set_postfix(loss=f"{logged['total']:.3f}", rate=f"{rate:.1f}/s")
-                    if self.ctx.is_main and (self.step % self.train.log_every == 0 or self.step == stop_at):
-                        with log_path.open("a") as log:
-                            log.write(json.dumps(record) + "\n")
-                    if self.step % self.steps_per_epoch == 0:
-                        self.epoch += 1
-                    if self.step % self.train.checkpoint_every == 0 or self.step == stop_at \
-                            or self.step % self.steps_per_epoch == 0:
-                        self.save()
-                    if self.step >= stop_at:
-                        break
+            return self._train_until(stop_at, bar)
         finally:
             bar.close()  # also on an error, so its message starts a line of its own
+
+    def _train_until(self, stop_at: int, bar: tqdm) -> list[dict]:
+        """Steps up to ``stop_at``, logging and checkpointing on the way; returns the logged records."""
+        log_path, records = self.out_dir / "log.jsonl", []
+        while self.step < stop_at:
+            tick = time.perf_counter()
+            for batch, boxes, labels in self.loader():
+                logged = self.train_step(batch, boxes, labels)
+                if not math.isfinite(logged["total"]):
+                    raise self.diverged(logged["total"])
+                rate = self.train.batch_size * self.ctx.world_size / (time.perf_counter() - tick)
+                tick = time.perf_counter()
+                record = {"step": self.step, "epoch": self.epoch, "lr": self.scheduler.get_last_lr()[0],
+                          "samples_per_s": round(rate, 3), **{k: round(v, 5) for k, v in logged.items()}}
+                records.append(record)
+                bar.update()
+                bar.set_postfix(loss=f"{logged['total']:.3f}", rate=f"{rate:.1f}/s")
+                if self.ctx.is_main and (self.step % self.train.log_every == 0 or self.step == stop_at):
+                    with log_path.open("a") as log:
+                        log.write(json.dumps(record) + "\n")
+                if self.step % self.steps_per_epoch == 0:
+                    self.epoch += 1
+                if self.step % self.train.checkpoint_every == 0 or self.step == stop_at \
+                        or self.step % self.steps_per_epoch == 0:
+                    self.save()
+                if self.step >= stop_at:
+                    break
         return records
 
 
