@@ -89,6 +89,9 @@ def read_sidecar(sidecar: Path) -> dict:
     if not isinstance(meta, dict):
         raise DataError("checkpoint sidecar is not a JSON object", sidecar)
     missing = [key for key in SIDECAR_KEYS if key not in meta]
+    if missing == ["meta_sha256"]:
+        raise DataError("checkpoint sidecar has no meta_sha256 (written by an older version, so its config and "
+                        "class list cannot be verified)", sidecar)
     if missing:
         raise DataError(f"checkpoint sidecar has no {', '.join(missing)}", sidecar)
     if meta_digest(meta) != meta["meta_sha256"]:
