@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from calib.atomic import check_writable_folder
 from perception.cli_args import (add_dataset_arguments, add_device_argument, deprecated_alias, open_dataset_arg,
                                  scene_arg)
 from perception.errors import DataError
@@ -62,6 +63,7 @@ def run_replay(args: argparse.Namespace) -> dict:
 
     if args.rate < 0 or args.tolerance_ms <= 0:
         raise DataError(f"--rate must be >= 0 and --tolerance-ms > 0, got {args.rate} and {args.tolerance_ms}")
+    check_writable_folder(args.out)  # before loading anything
     keyframes_only = (args.detect_on or ("keyframes" if args.source == "nuscenes" else "all")) == "keyframes"
     topics = load_topic_map(args.topics)
     detector = load_detector(args.checkpoint, args.device)
@@ -76,8 +78,15 @@ def run_replay(args: argparse.Namespace) -> dict:
     print(f"{summary['scene']}: {frames['detected']} frames at {summary['throughput_fps']:.2f} fps on "
           f"{detector.device}{model_ms}; {frames['dropped']} dropped, {frames['skipped']} skipped, "
           f"{summary['faults']['corrupt'] + summary['faults']['unreadable']} bad messages"
+          f"{skipped_chunks(summary)}"
           f"{'; recording cut off' if summary['truncated'] else ''} -> {args.out}")
     return summary
+
+
+def skipped_chunks(summary: dict) -> str:
+    """The damaged recording chunks of a replay summary, for its one-line report ('' when none)."""
+    count = len(summary["skipped_chunks"])
+    return f" ({count} damaged chunk{'s' if count > 1 else ''} skipped)" if count else ""
 
 
 def add_to_mcap_arguments(parser: argparse.ArgumentParser) -> None:

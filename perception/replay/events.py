@@ -85,16 +85,18 @@ SensorEvent = LidarSweep | CameraImage | CameraInfo | Transform
 
 @dataclass
 class Fault:
-    """A message that could not be used: ``kind`` is 'corrupt' or 'unreadable'; log_time_ns when it was logged."""
+    """A message that could not be used: ``kind`` is 'corrupt' or 'unreadable'; log_time_ns when it was logged;
+    ``messages``: how many recorded messages it stands for (a skipped chunk's fault stands for all of its own)."""
 
     kind: str
     topic: str
     log_time_ns: int
     reason: str
+    messages: int = 1
 
     def as_dict(self) -> dict:
         return {"kind": self.kind, "topic": self.topic, "log_time_ns": self.log_time_ns,
-                "log_time_s": round(self.log_time_ns / NS, 6), "reason": self.reason}
+                "log_time_s": round(self.log_time_ns / NS, 6), "reason": self.reason, "messages": self.messages}
 
 
 @dataclass

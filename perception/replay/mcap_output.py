@@ -1,12 +1,15 @@
 """Writing an MCAP file atomically: Foxglove messages, raw pass-through messages and metadata.
 
 The file is written under a temporary name in the same folder and renamed only when it was closed cleanly, so a
-crash or an interrupted run never leaves a half-written recording under the final name.
+crash or an interrupted run never leaves a half-written recording under the final name; the temporary files of
+killed runs are removed when the next one starts (``calib.atomic.remove_stale_temps``).
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+from calib.atomic import remove_stale_temps, temp_prefix
 
 from mcap.writer import CompressionType, Writer
 
@@ -23,7 +26,8 @@ class McapOutput:
     def __init__(self, path: str | Path, compression: CompressionType = CompressionType.ZSTD):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = self.path.with_name(f".{self.path.name}.tmp")
+        remove_stale_temps(self.path.parent)
+        self.tmp = self.path.with_name(f"{temp_prefix(self.path.name)}writing.tmp")
         self._file = open(self.tmp, "wb")
         self._writer = Writer(self._file, compression=compression)
         self._writer.start(profile="", library=LIBRARY)

@@ -11,14 +11,13 @@ from typing import Iterator
 
 from google.protobuf.message import DecodeError
 from mcap.exceptions import McapError
-from mcap.reader import SeekingReader
 from mcap.records import Channel, Message, Metadata, Schema
 from mcap_protobuf.decoder import DecoderFactory
 
 from perception.errors import DataError
 from perception.replay import foxglove_decode as decode
 from perception.replay.events import Fault, RawMessage, Recorded
-from perception.replay.mcap_records import UNREADABLE, McapRecords
+from perception.replay.mcap_records import McapRecords, read_summary
 from perception.replay.topics import KEYFRAMES_METADATA, SCENE_METADATA, SCHEMAS, TopicMap
 
 
@@ -28,35 +27,32 @@ class McapSource:
 
     def __init__(self, path: str | Path, topics: TopicMap):
         self.path, self.topics = Path(path), topics
-        self.records = McapRecords(self.path)
+        if not self.path.is_file():
+            raise DataError("recording does not exist", self.path)
+        summary = read_summary(self.path)
+        self.records = McapRecords(self.path, summary)
         self.scene_name = self.path.stem
         self.keyframes: dict[int, str] = {}  # lidar time (ns) → sample token, from the recording's metadata
         self._metadata: dict[str, dict[str, str]] = {}
         self.lidar_found = False
         self.expected_frames = None  # unknown until read
         self._decoders = DecoderFactory()
-        self._channels: dict[int, Channel] = {}
-        self._schemas: dict[int, Schema] = {}
+        # The summary's channels and schemas (none when it is missing, e.g. cut off): known before reading, so a
+        # damaged chunk that declared them loses only its own messages.
+        self._channels: dict[int, Channel] = dict(summary.channels) if summary else {}
+        self._schemas: dict[int, Schema] = dict(summary.schemas) if summary else {}
         self._decode_fns: dict[int, object] = {}
-        for channel, schema in self._summary_channels():
-            self._check_channel(channel, schema)
+        for channel in self._channels.values():
+            self._check_channel(channel, self._schemas.get(channel.schema_id))
 
     @property
     def truncation(self):
         return self.records.truncation
 
-    def _summary_channels(self) -> list[tuple[Channel, Schema | None]]:
-        """The channels listed in the file's summary; none when it has no (readable) summary, e.g. when cut off."""
-        if not self.path.is_file():
-            raise DataError("recording does not exist", self.path)
-        try:
-            with open(self.path, "rb") as file:
-                summary = SeekingReader(file).get_summary()
-        except UNREADABLE:
-            return []
-        if summary is None:
-            return []
-        return [(c, summary.schemas.get(c.schema_id)) for c in summary.channels.values()]
+    @property
+    def skipped_chunks(self) -> list:
+        """The damaged chunks skipped so far (``McapRecords.skipped_chunks``)."""
+        return self.records.skipped_chunks
 
     def _check_channel(self, channel: Channel, schema: Schema | None) -> None:
         role = self.topics.role_of(channel.topic)

@@ -38,6 +38,7 @@ class NuScenesSource:
         self.records = sorted((sd for chain in chains for sd in self._selected(chain, keyframes_only, num_sweeps)),
                               key=lambda sd: sd["timestamp"])
         self.truncation = None
+        self.skipped_chunks: list = []  # a recording's damaged chunks; tables have none
         self.expected_frames = sum(sd["sensor_modality"] == "lidar" and (sd["is_key_frame"] or not keyframes_only)
                                    for sd in self.records)
 

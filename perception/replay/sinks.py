@@ -1,10 +1,12 @@
 """Where replay results go: an MCAP for Foxglove, a nuScenes results JSON, an MP4. All are written atomically.
 
 A sink gets every input message (``passthrough``), every detected frame (``detections``) and ``close(ok)``; a run
-that fails leaves no partial file behind.
+that fails leaves no partial file behind, except the nuScenes results of the frames already done: those are
+appended as they come to ``results.partial.jsonl`` and kept when the run fails.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Callable
 
@@ -73,19 +75,33 @@ class McapSink(Sink):
 
 
 class ResultsSink(Sink):
-    """nuScenes detection results of the frames that are keyframes (have a sample token)."""
+    """nuScenes detection results of the frames that are keyframes (have a sample token), written to ``path`` when
+    the run completes; until then each keyframe's entries are appended to ``partial_path`` as one JSON line
+    ``{"sample_token": ..., "results": [...]}``, which is deleted on success and kept when the run fails."""
 
     def __init__(self, path: str | Path, use_camera: bool, use_lidar: bool):
         self.path, self.use_camera, self.use_lidar = Path(path), use_camera, use_lidar
+        self.partial_path = self.path.with_suffix(".partial.jsonl")
         self.results: dict[str, list[dict]] = {}
+        self._partial = None
 
     def detections(self, job: Job, boxes: Boxes3D) -> None:
-        if job.sample_token:
-            self.results[job.sample_token] = boxes_to_results(boxes, job.frame.global_from_ego, job.sample_token)
+        if not job.sample_token:
+            return
+        entries = boxes_to_results(boxes, job.frame.global_from_ego, job.sample_token)
+        if self._partial is None:
+            self._partial = open(self.partial_path, "a")
+        self._partial.write(json.dumps({"sample_token": job.sample_token, "results": entries}) + "\n")
+        self._partial.flush()
+        self.results[job.sample_token] = entries  # counted once its line is written
 
     def close(self, ok: bool) -> None:
+        if self._partial is not None:
+            self._partial.close()
         if ok and self.results:
             write_results(self.path, self.results, self.use_camera, self.use_lidar)
+        if ok:
+            self.partial_path.unlink(missing_ok=True)
 
 
 class VideoSink(Sink):

@@ -53,7 +53,9 @@ class ReplayStats:
                         "mean": round(1000 * float(np.mean(v)), 2)} for stage, v in table.items()}
 
     def summary(self, wall_s: float) -> dict:
-        kinds = Counter(fault.kind for fault in self.faults)
+        kinds = Counter()
+        for fault in self.faults:
+            kinds[fault.kind] += fault.messages
         return {
             "frames": {"detected": self.detected, "dropped": self.dropped, "skipped": len(self.skipped),
                        "camera_only": self.camera_only},

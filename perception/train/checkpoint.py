@@ -2,8 +2,10 @@
 
 A checkpoint ``ckpt-<step>`` is a weights pair (``perception.inference.weights``): ``.safetensors`` (model weights,
 optimizer tensors, torch RNG states) and ``.json`` (model config, training config, classes, version, optimizer
-hyper-parameters, scheduler, scaler, numpy/python RNG, epoch, step, and the sha256 of the tensor file). ``latest.json`` names the newest complete checkpoint and is replaced last, so
-a kill at any moment leaves the previous checkpoint usable.
+hyper-parameters, scheduler, scaler, numpy/python RNG, epoch, step, and the sha256 of the tensor file and of the
+config and classes). ``latest.json`` names the newest complete checkpoint and is replaced last, so a kill at any
+moment leaves the previous checkpoint usable; a damaged latest checkpoint is passed over for the previous intact
+one when loading.
 """
 from __future__ import annotations
 
@@ -14,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from calib.atomic import atomic_write_bytes
-from perception.inference.weights import FORMAT_VERSION, load_checkpoint, resolve_checkpoint, write_pair
+from calib.atomic import atomic_write_bytes, remove_stale_temps
+from perception.inference.weights import FORMAT_VERSION, read_checkpoint, write_pair
 
 
 def optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
@@ -66,12 +68,19 @@ def restore_rng(tensors: dict[str, torch.Tensor], meta: dict) -> None:
     random.setstate((version, tuple(state), gauss))
 
 
+def checkpoint_name(step: int) -> str:
+    """The name (without extension) of the checkpoint written at ``step``."""
+    return f"ckpt-{step:08d}"
+
+
 def save_checkpoint(directory: str | Path, step: int, epoch: int, model: torch.nn.Module, config: dict,
                     classes: list[str], optimizer=None, scheduler=None, scaler=None, keep: int = 2,
                     train_config: dict | None = None) -> Path:
     """Write ``ckpt-<step>`` and point ``latest.json`` at it; keep the newest ``keep`` checkpoints. ``config`` is
     the model's (all that exported weights keep), ``train_config`` the run's training settings."""
     directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(directory)
     tensors = {f"model.{k}": v.detach().contiguous() for k, v in model.state_dict().items()}
     meta = {"format": FORMAT_VERSION, "step": step, "epoch": epoch, "config": config, "classes": classes}
     if train_config is not None:
@@ -83,7 +92,7 @@ def save_checkpoint(directory: str | Path, step: int, epoch: int, model: torch.n
         meta["scaler"] = scaler.state_dict() if scaler is not None else None
         rng_part, meta["rng"] = rng_state()
         tensors.update(rng_part)
-    name = f"ckpt-{step:08d}"
+    name = checkpoint_name(step)
     write_pair(directory, name, tensors, meta)
     atomic_write_bytes(directory / "latest.json", json.dumps({"checkpoint": f"{name}.json"}).encode())
     for old in sorted(directory.glob("ckpt-*.json"))[:-keep]:
@@ -97,10 +106,10 @@ def export_weights(checkpoint_path: str | Path, out_path: str | Path) -> Path:
 
     ``out_path`` names the pair without extension: ``weights/demo`` → ``weights/demo.safetensors`` + ``.json``.
     """
-    meta, tensors = load_checkpoint(checkpoint_path)
+    sidecar, meta, tensors = read_checkpoint(checkpoint_path)
     out_path = Path(out_path)
     kept = {k: v for k, v in tensors.items() if k.startswith("model.")}
-    source = {"exported_from": resolve_checkpoint(checkpoint_path).name}
+    source = {"exported_from": sidecar.name}
     return write_pair(out_path.parent, out_path.name, kept, {key: meta[key] for key in
                                                              ("format", "step", "epoch", "config", "classes")} | source)
 

@@ -1,4 +1,9 @@
-"""Training loop: AdamW + one-cycle/cosine, AMP on GPU, gradient clipping, DDP, JSON-lines logs, exact resume."""
+"""Training loop: AdamW + one-cycle/cosine, AMP on GPU, gradient clipping, DDP, JSON-lines logs, exact resume.
+
+Resuming checks that the run's config is the one it was trained with (naming the keys that differ) and cuts
+``log.jsonl`` back to the resumed step, so no step is logged twice; a loss that is no longer finite stops training
+with one error naming the step and the last good checkpoint, which is kept as it was.
+"""
 from __future__ import annotations
 
 import json
@@ -12,8 +17,9 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from calib.atomic import atomic_write_bytes, check_writable_folder
 from perception.errors import DataError
-from perception.inference.weights import load_checkpoint, model_state
+from perception.inference.weights import model_state, read_checkpoint
 from perception.models.config import DetectorConfig
 from perception.models.detector import FusionDetector
 from perception.train import checkpoint
@@ -22,6 +28,48 @@ from perception.train.config import TrainConfig
 from perception.train.data import EpochSampler, FrameDataset
 from perception.train.distributed import DistributedContext, average, setup, teardown
 from perception.typed_config import to_dict
+
+
+RESUMABLE_CHANGES = {"train.dataroot", "train.num_workers", "train.log_every", "train.checkpoint_every"}
+"""Settings a run may change when it resumes: they move or pace the work, not what it computes."""
+
+
+def flat(config: dict, prefix: str = "") -> dict[str, object]:
+    """A nested config as ``{"a.b.c": value}``."""
+    items = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            items |= flat(value, f"{prefix}{key}.")
+        else:
+            items[f"{prefix}{key}"] = value
+    return items
+
+
+def config_differences(saved: dict, current: dict) -> list[str]:
+    """``"key: saved -> current"`` for every setting (dotted key) that differs, besides ``RESUMABLE_CHANGES``."""
+    saved, current = flat(saved), flat(json.loads(json.dumps(current)))  # tuples compare as the JSON lists
+    return [f"{key}: {saved.get(key, '(none)')!r} -> {current.get(key, '(none)')!r}"
+            for key in sorted(saved.keys() | current.keys())
+            if key not in RESUMABLE_CHANGES and saved.get(key) != current.get(key)]
+
+
+def drop_log_after(log_path: Path, step: int) -> None:
+    """Remove the lines of ``log.jsonl`` past ``step`` (logged after the checkpoint a run resumes from) and any
+    half-written line, so the resumed run logs each step once."""
+    if not log_path.exists():
+        return
+    lines = log_path.read_text().splitlines()
+    kept = [line for line in lines if logged_step(line) is not None and logged_step(line) <= step]
+    if kept != lines:
+        atomic_write_bytes(log_path, "".join(line + "\n" for line in kept).encode())
+
+
+def logged_step(line: str) -> int | None:
+    """The step of a log line, None for a line that is not a whole record."""
+    try:
+        return int(json.loads(line)["step"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
 
 
 def make_scheduler(optimizer, train: TrainConfig, total_steps: int):
@@ -55,7 +103,7 @@ class Trainer:
 
     def __init__(self, config: DetectorConfig, train: TrainConfig, out_dir: str | Path, device: str | None = None,
                  context: DistributedContext | None = None):
-        self.config, self.train, self.out_dir = config, train, Path(out_dir)
+        self.config, self.train, self.out_dir = config, train, check_writable_folder(out_dir)
         self.ctx = context or setup(device)
         torch.manual_seed(train.seed)
         np.random.seed(train.seed)
@@ -73,6 +121,7 @@ class Trainer:
         self.use_amp = train.amp and self.ctx.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         self.step, self.epoch = 0, 0
+        self.last_checkpoint: tuple[int, str] | None = None  # (step, file name) of the newest checkpoint written
         self.ddp = (DistributedDataParallel(self.model, find_unused_parameters=True,  # a dropped modality has no grad
                                             device_ids=[self.ctx.device.index] if self.ctx.device.type == "cuda"
                                             else None) if self.ctx.world_size > 1 else self.model)
@@ -81,7 +130,13 @@ class Trainer:
         """Continue from ``out_dir``'s latest checkpoint if there is one; True when resumed."""
         if not (self.out_dir / "latest.json").exists():
             return False
-        meta, tensors = load_checkpoint(self.out_dir)
+        sidecar, meta, tensors = read_checkpoint(self.out_dir)
+        saved = {"model": meta["config"], "train": meta.get("train_config")}
+        current = {"model": to_dict(self.config), "train": to_dict(self.train) if saved["train"] else None}
+        differences = config_differences(saved, current)
+        if differences:
+            raise DataError(f"this run was trained with another config ({'; '.join(differences)}); resume with the "
+                            f"config it was trained with, or train into a new --out", sidecar)
         self.model.load_state_dict(model_state(tensors))
         checkpoint.restore_optimizer(self.optimizer, {k: v.to(self.ctx.device) for k, v in tensors.items()},
                                      meta["optimizer"])
@@ -89,9 +144,13 @@ class Trainer:
         self.scaler.load_state_dict(meta["scaler"])
         checkpoint.restore_rng(tensors, meta["rng"])
         self.step, self.epoch = meta["step"], meta["epoch"]
+        self.last_checkpoint = (self.step, sidecar.name)
+        if self.ctx.is_main:
+            drop_log_after(self.out_dir / "log.jsonl", self.step)
         return True
 
     def save(self) -> None:
+        self.last_checkpoint = (self.step, checkpoint.checkpoint_name(self.step) + ".json")
         if self.ctx.is_main:
             checkpoint.save_checkpoint(self.out_dir, self.step, self.epoch, self.model, to_dict(self.config),
                                        list(self.config.classes), self.optimizer, self.scheduler, self.scaler,
@@ -109,6 +168,13 @@ class Trainer:
         logged["grad_norm"] = float(grad_norm)
         return logged
 
+    def diverged(self, loss: float) -> DataError:
+        """The error that stops a run whose loss became ``loss`` (nan or inf) at the current step."""
+        kept = "no checkpoint was written before it" if self.last_checkpoint is None else \
+            f"the last good checkpoint, {self.last_checkpoint[1]} (step {self.last_checkpoint[0]}), is kept"
+        return DataError(f"training stopped: the loss became {loss} at step {self.step}; {kept} (a lower lr or "
+                         f"grad_clip may help)", self.out_dir)
+
     def loader(self) -> DataLoader:
         skip = (self.step - self.epoch * self.steps_per_epoch) * self.train.batch_size
         self.sampler.set_position(self.epoch, skip)
@@ -121,16 +187,22 @@ class Trainer:
         """Train until the configured epochs (or ``max_steps`` more steps); returns the logged records."""
         self.model.train()
         stop_at = self.total_steps if max_steps is None else min(self.total_steps, self.step + max_steps)
-        log_path, records = self.out_dir / "log.jsonl", []
-        self.out_dir.mkdir(parents=True, exist_ok=True)
         bar = tqdm(total=stop_at, initial=self.step, unit="step", desc="train",
                    disable=not (progress and self.ctx.is_main))
+        try:
+            return self._train_until(stop_at, bar)
+        finally:
+            bar.close()  # also on an error, so its message starts a line of its own
+
+    def _train_until(self, stop_at: int, bar: tqdm) -> list[dict]:
+        """Steps up to ``stop_at``, logging and checkpointing on the way; returns the logged records."""
+        log_path, records = self.out_dir / "log.jsonl", []
         while self.step < stop_at:
             tick = time.perf_counter()
             for batch, boxes, labels in self.loader():
                 logged = self.train_step(batch, boxes, labels)
                 if not math.isfinite(logged["total"]):
-                    raise FloatingPointError(f"loss became {logged['total']} at step {self.step}")
+                    raise self.diverged(logged["total"])
                 rate = self.train.batch_size * self.ctx.world_size / (time.perf_counter() - tick)
                 tick = time.perf_counter()
                 record = {"step": self.step, "epoch": self.epoch, "lr": self.scheduler.get_last_lr()[0],
@@ -148,7 +220,6 @@ class Trainer:
                     self.save()
                 if self.step >= stop_at:
                     break
-        bar.close()
         return records
 
 
@@ -157,7 +228,8 @@ def train(config: DetectorConfig, train_config: TrainConfig, out_dir: str | Path
     """Train (resuming from ``out_dir`` when it has a checkpoint)."""
     trainer = Trainer(config, train_config, out_dir, device)
     try:
-        trainer.resume()
+        if trainer.resume() and trainer.ctx.is_main:
+            print(f"resumed from step {trainer.step} ({trainer.last_checkpoint[1]} in {out_dir})")
         return trainer.fit(max_steps, progress)
     finally:
         teardown()
