@@ -54,7 +54,8 @@ class CameraImage:
 
 @dataclass(eq=False)
 class CameraInfo:
-    """Intrinsics of a camera: K (3, 3), image size, OpenCV distortion (4 or 5,) or None when rectified."""
+    """Intrinsics of a camera: K (3, 3), image size, OpenCV distortion (4 or 5,) or None when rectified; with
+    ``fisheye``, distortion is the equidistant model's (k1, k2, k3, k4)."""
 
     time_ns: int
     camera: str
@@ -63,6 +64,7 @@ class CameraInfo:
     width: int
     height: int
     distortion: np.ndarray | None = None
+    fisheye: bool = False
 
 
 @dataclass(eq=False)

@@ -1,7 +1,8 @@
-"""An MCAP recording with Foxglove protobuf schemas (nuscenes2mcap's layout) as a stream of recorded messages.
+"""An MCAP recording with Foxglove protobuf schemas (nuscenes2mcap's layout) or ROS 2 messages (CDR) as a stream of
+recorded messages.
 
-Topics are given their role by a ``TopicMap``; a mapped topic with another schema is a configuration error, found
-from the summary before reading when the file has one. Every message is passed on raw (for pass-through); those on
+Topics are given their role by a ``TopicMap``, or by their ROS 2 schema (``topic_roles``); a mapped topic with
+another schema is a configuration error, found from the summary before reading when the file has one. Every message is passed on raw (for pass-through); those on
 mapped topics are decoded into sensor events, and a message that fails to decode becomes a ``Fault`` instead.
 """
 from __future__ import annotations
@@ -13,13 +14,15 @@ from google.protobuf.message import DecodeError
 from mcap.exceptions import McapError
 from mcap.reader import SeekingReader
 from mcap.records import Channel, Message, Metadata, Schema
-from mcap_protobuf.decoder import DecoderFactory
 
 from perception.errors import DataError
-from perception.replay import foxglove_decode as decode
+from perception.replay.foxglove_decode import CorruptMessage
+from perception.replay.mcap_codecs import CODECS, Decoders
 from perception.replay.events import Fault, RawMessage, Recorded
 from perception.replay.mcap_records import UNREADABLE, McapRecords
-from perception.replay.topics import KEYFRAMES_METADATA, SCENE_METADATA, SCHEMAS, TopicMap
+from perception.replay.recording_format import reject_other_formats
+from perception.replay.topic_roles import TopicRoles, accepts, expected_schemas
+from perception.replay.topics import KEYFRAMES_METADATA, SCENE_METADATA, TopicMap
 
 
 class McapSource:
@@ -34,11 +37,13 @@ class McapSource:
         self._metadata: dict[str, dict[str, str]] = {}
         self.lidar_found = False
         self.expected_frames = None  # unknown until read
-        self._decoders = DecoderFactory()
+        self._decoders = Decoders()
         self._channels: dict[int, Channel] = {}
         self._schemas: dict[int, Schema] = {}
         self._decode_fns: dict[int, object] = {}
-        for channel, schema in self._summary_channels():
+        summary = self._summary_channels()
+        self.roles = TopicRoles(topics, [(c.topic, s.name if s else "") for c, s in summary])
+        for channel, schema in summary:
             self._check_channel(channel, schema)
 
     @property
@@ -49,6 +54,7 @@ class McapSource:
         """The channels listed in the file's summary; none when it has no (readable) summary, e.g. when cut off."""
         if not self.path.is_file():
             raise DataError("recording does not exist", self.path)
+        reject_other_formats(self.path)
         try:
             with open(self.path, "rb") as file:
                 summary = SeekingReader(file).get_summary()
@@ -59,14 +65,13 @@ class McapSource:
         return [(c, summary.schemas.get(c.schema_id)) for c in summary.channels.values()]
 
     def _check_channel(self, channel: Channel, schema: Schema | None) -> None:
-        role = self.topics.role_of(channel.topic)
+        name = schema.name if schema is not None else "(no schema)"
+        role = self.roles.role_of(channel.topic, name)
         if role is None:
             return
-        expected = SCHEMAS[role[0]]
-        name = schema.name if schema is not None else "(no schema)"
-        if name not in expected or channel.message_encoding != "protobuf":
+        if not accepts(role[0], channel.message_encoding, name):
             raise DataError(f"topic {channel.topic} holds {name} in {channel.message_encoding or 'no'} encoding; as "
-                            f"the {role[0]} topic it must hold {' or '.join(expected)} in protobuf (map the topics "
+                            f"the {role[0]} topic it must hold {expected_schemas(role[0])} (map the topics "
                             f"with --topics YAML)", self.path)
         self.lidar_found |= role[0] == "lidar"
 
@@ -106,12 +111,12 @@ class McapSource:
                                                           message.log_time, "message on an undeclared channel"))
         schema = self._schemas.get(channel.schema_id)
         recorded = Recorded(message.log_time, raw=RawMessage(channel, schema, message.data))
-        role = self.topics.role_of(channel.topic)
+        role = self.roles.role_of(channel.topic, schema.name if schema is not None else "(no schema)")
         if role is None:
             return recorded
         try:
             recorded.events = self._events(role, channel, schema, message)
-        except (DecodeError, McapError, decode.CorruptMessage) as error:
+        except (DecodeError, McapError, CorruptMessage) as error:
             reason = f"cannot decode {schema.name}: {error}" if isinstance(error, DecodeError) else str(error)
             return Recorded(message.log_time, fault=Fault("corrupt", channel.topic, message.log_time, reason))
         return recorded
@@ -120,6 +125,7 @@ class McapSource:
         if channel.id not in self._decode_fns:
             self._decode_fns[channel.id] = self._decoders.decoder_for(channel.message_encoding, schema)
         decoded = self._decode_fns[channel.id](message.data)
+        decode = CODECS[channel.message_encoding]
         kind, camera = role
         if kind == "lidar":
             sweep = decode.lidar_sweep(decoded, message.log_time, self.topics.lidar_frame)

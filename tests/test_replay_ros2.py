@@ -1,0 +1,146 @@
+"""Replay of ROS 2 bags (CDR, written by mcap_ros2): the same frames and detections as the nuScenes tables."""
+import numpy as np
+import pytest
+from mcap_ros2.writer import Writer
+
+from perception.data.nuscenes import NuScenesDataset
+from perception.errors import DataError
+from perception.replay.events import CameraInfo, LidarSweep
+from perception.replay.jobs import decode_jobs
+from perception.replay.mcap_source import McapSource
+from perception.replay.nuscenes_source import NuScenesSource
+from perception.replay.ros2_msgdefs import SCHEMAS
+from perception.replay.sync import Synchronizer
+from perception.replay.topics import KEYFRAMES_METADATA, TopicMap
+from perception.replay.transforms import TransformBuffer
+from tests.ros2_bags import BagLayout, camera_info, cloud_xyzirt, header, tf, write_bag
+from tests.test_replay import (NUM_SWEEPS, SYNTH_VERSION, add_replay_arguments, assert_same_results, parse,
+                               replay_mcap, results_of, run_replay, synced_jobs, weights)  # noqa: F401 (fixture)
+
+LAYOUTS = {"xyzirt": BagLayout("xyzirt", "/LIDAR_TOP", "/{}/image_rect_compressed", raw_cameras=("CAM_BACK",)),
+           "xyz64": BagLayout("xyz64", "/velodyne_points", "/{}/image_raw/compressed", via_odom=True)}
+
+
+@pytest.fixture(scope="module")
+def scene(synth_root):
+    dataset = NuScenesDataset(synth_root, SYNTH_VERSION, num_sweeps=NUM_SWEEPS)
+    name = dataset.scene_names()[0]
+    source = NuScenesSource(dataset, name, TopicMap())
+    return dataset, name, source.metadata()[KEYFRAMES_METADATA]
+
+
+@pytest.fixture(scope="module", params=sorted(LAYOUTS))
+def bag(request, scene, tmp_path_factory):
+    dataset, name, keyframes = scene
+    path = tmp_path_factory.mktemp("bags") / f"{request.param}.mcap"
+    return request.param, write_bag(NuScenesSource(dataset, name, TopicMap()), LAYOUTS[request.param], path,
+                                    keyframes)
+
+
+def test_ros2_bag_gives_the_tables_frames(scene, bag):
+    """Every synced sweep of the bag is the tables' sweep: the same times, cameras and images, and points in the
+    vehicle frame within 1 mm (intensity is absent from the float64 layout)."""
+    dataset, name, _ = scene
+    layout, path = bag
+    from_tables = synced_jobs(NuScenesSource(dataset, name, TopicMap()), keyframes_only=False)
+    from_bag = synced_jobs(McapSource(path, TopicMap()), keyframes_only=False)
+    assert len(from_bag) == len(from_tables) == 9
+    for job, expected in zip(from_bag, from_tables):
+        frame, want = job.frame, expected.frame
+        assert (job.time_ns, job.sample_token, job.missing) == (expected.time_ns, expected.sample_token, expected.missing)
+        np.testing.assert_allclose(frame.points[:, :3], want.points[:, :3], atol=1e-3)
+        np.testing.assert_array_equal(frame.points[:, 4], want.points[:, 4])
+        if layout == "xyzirt":
+            np.testing.assert_array_equal(frame.points[:, 3], want.points[:, 3])
+        np.testing.assert_allclose(frame.global_from_ego, want.global_from_ego, atol=1e-9)
+        assert sorted(frame.images) == sorted(want.images)
+        assert not job.sample_token or sorted(frame.images) == ["CAM_BACK", "CAM_FRONT"]
+        for camera in want.images:
+            np.testing.assert_array_equal(frame.images[camera], want.images[camera])
+            np.testing.assert_allclose(frame.rig.cameras[camera].ego_from_camera,
+                                       want.rig.cameras[camera].ego_from_camera, atol=1e-9)
+
+
+def test_ros2_bag_replays_to_the_tables_detections(synth_root, bag, weights, tmp_path):
+    """The point_step-22 bag replays to the tables' results; the float64 bag, which has no intensity, detects as the
+    tables' frames with intensity 0."""
+    layout, path = bag
+    if layout == "xyzirt":
+        direct = run_replay(parse(add_replay_arguments, "--source", "nuscenes", "--dataroot", synth_root,
+                                  "--version", SYNTH_VERSION, "--checkpoint", weights, "--out", tmp_path / "direct",
+                                  "--device", "cpu"))
+        summary = replay_mcap(path, weights, tmp_path / "bag")
+        assert summary["frames"] == direct["frames"] and summary["faults"]["corrupt"] == 0
+        assert_same_results(results_of(tmp_path / "bag"), results_of(tmp_path / "direct"))
+        return
+    from perception.inference import load_detector
+
+    detector = load_detector(weights, "cpu")
+    dataset = NuScenesDataset(synth_root, SYNTH_VERSION, num_sweeps=NUM_SWEEPS)
+    for job in synced_jobs(McapSource(path, TopicMap()), keyframes_only=True):
+        expected = dataset.frame(job.sample_token)
+        expected.points[:, 3] = 0
+        got, want = detector.detect(job.frame), detector.detect(expected)
+        np.testing.assert_array_equal(got.labels, want.labels)
+        np.testing.assert_allclose(got.boxes, want.boxes, atol=1e-3)
+
+
+def write_faulty_bag(path) -> None:
+    """Two sweeps on /points in frame 'velodyne', which /tf_static does not connect to base_link; the first lacks z.
+    A camera whose CameraInfo has fx = 0 and whose Image is mono16."""
+    with open(path, "wb") as file:
+        writer = Writer(file)
+        schemas = {name: writer.register_msgdef(name, text) for name, text in SCHEMAS.items()}
+        writer.write_message("/tf_static", schemas["tf2_msgs/msg/TFMessage"],
+                             tf([(0, "base_link", "camera", np.zeros(3), np.array([1.0, 0, 0, 0]))]), 0)
+        points = np.zeros((10, 4), np.float32)
+        for second in (1, 2, 3):
+            time_ns = second * 10**9
+            writer.write_message("/tf", schemas["tf2_msgs/msg/TFMessage"],
+                                 tf([(time_ns, "map", "base_link", np.zeros(3), np.array([1.0, 0, 0, 0]))]), time_ns)
+            cloud = cloud_xyzirt(LidarSweep(time_ns, "velodyne", points))
+            if second == 1:
+                cloud["fields"] = [f for f in cloud["fields"] if f["name"] != "z"]
+            writer.write_message("/points", schemas["sensor_msgs/msg/PointCloud2"], cloud, time_ns)
+            info = camera_info(CameraInfo(time_ns, "cam", "camera", np.diag([0.0, 100.0, 1.0]), 8, 4))
+            writer.write_message("/cam/camera_info", schemas["sensor_msgs/msg/CameraInfo"], info, time_ns)
+            image = {"header": header(time_ns, "camera"), "height": 4, "width": 8, "encoding": "mono16",
+                     "is_bigendian": 0, "step": 16, "data": bytes(64)}
+            writer.write_message("/cam/image_raw", schemas["sensor_msgs/msg/Image"], image, time_ns)
+        writer.finish()
+
+
+def test_faulty_ros2_messages_are_counted_and_skipped(tmp_path):
+    path = tmp_path / "faulty.mcap"
+    write_faulty_bag(path)
+    synchronizer = Synchronizer(TransformBuffer("map", "base_link"), NUM_SWEEPS, 50_000_000, False)
+    jobs = list(decode_jobs(McapSource(path, TopicMap()), synchronizer))
+    faults = [fault for job in jobs for fault in job.faults]
+    assert sum(len(job.recorded) for job in jobs) == 13  # every message read is passed on
+    reasons = {(f.topic, f.log_time_ns): f.reason for f in faults}
+    assert "lacks the field(s) z" in reasons[("/points", 10**9)]
+    assert all("focal length" in reasons[("/cam/camera_info", s * 10**9)] for s in (1, 2, 3))
+    assert all("image encoding 'mono16'" in reasons[("/cam/image_raw", s * 10**9)] for s in (1, 2, 3))
+    assert len(faults) == 7
+    skipped = [job.skipped for job in jobs if job.skipped]
+    assert skipped == ["lidar frame 'velodyne' is not connected to 'base_link'"] * 2
+
+
+def test_rosbag1_and_ambiguous_bags_are_clear_errors(tmp_path):
+    rosbag1 = tmp_path / "drive.bag"
+    rosbag1.write_bytes(b"#ROSBAG V2.0\n" + bytes(100))
+    with pytest.raises(DataError, match="ROS 1 bag .rosbag1. is out of scope"):
+        McapSource(rosbag1, TopicMap())
+    two_clouds = tmp_path / "two.mcap"
+    with open(two_clouds, "wb") as file:
+        writer = Writer(file)
+        schema = writer.register_msgdef("sensor_msgs/msg/PointCloud2", SCHEMAS["sensor_msgs/msg/PointCloud2"])
+        for topic in ("/front/points", "/rear/points"):
+            writer.write_message(topic, schema, cloud_xyzirt_empty(), 1)
+        writer.finish()
+    with pytest.raises(DataError, match="several point cloud topics .*/front/points, /rear/points"):
+        McapSource(two_clouds, TopicMap())
+
+
+def cloud_xyzirt_empty() -> dict:
+    return cloud_xyzirt(LidarSweep(1, "velodyne", np.zeros((0, 4), np.float32)))
