@@ -1,6 +1,9 @@
 """Replay of ROS 2 bags (CDR, written by mcap_ros2): the same frames and detections as the nuScenes tables."""
 import numpy as np
 import pytest
+from mcap.reader import make_reader
+from mcap_protobuf.decoder import DecoderFactory as ProtobufDecoders
+from mcap_ros2.decoder import DecoderFactory as Ros2Decoders
 from mcap_ros2.writer import Writer
 
 from perception.data.nuscenes import NuScenesDataset
@@ -14,8 +17,9 @@ from perception.replay.sync import Synchronizer
 from perception.replay.topics import KEYFRAMES_METADATA, TopicMap
 from perception.replay.transforms import TransformBuffer
 from tests.ros2_bags import BagLayout, camera_info, cloud_xyzirt, header, tf, write_bag
-from tests.test_replay import (NUM_SWEEPS, SYNTH_VERSION, add_replay_arguments, assert_same_results, parse,
-                               replay_mcap, results_of, run_replay, synced_jobs, weights)  # noqa: F401 (fixture)
+from tests.test_replay import (NUM_SWEEPS, SYNTH_VERSION, add_replay_arguments, add_to_mcap_arguments,
+                               assert_same_results, parse, replay_mcap, results_of, run_replay, run_to_mcap,
+                               synced_jobs, weights)  # noqa: F401 (fixture)
 
 LAYOUTS = {"xyzirt": BagLayout("xyzirt", "/LIDAR_TOP", "/{}/image_rect_compressed", raw_cameras=("CAM_BACK",)),
            "xyz64": BagLayout("xyz64", "/velodyne_points", "/{}/image_raw/compressed", via_odom=True)}
@@ -144,3 +148,31 @@ def test_rosbag1_and_ambiguous_bags_are_clear_errors(tmp_path):
 
 def cloud_xyzirt_empty() -> dict:
     return cloud_xyzirt(LidarSweep(1, "velodyne", np.zeros((0, 4), np.float32)))
+
+
+def test_to_mcap_ros2_round_trip_and_marker_output(synth_root, weights, tmp_path):
+    """``data to-mcap --format ros2`` writes a ROS 2 bag that replays to the tables' results; the output recording
+    carries the boxes as a Foxglove SceneUpdate and as a ROS 2 MarkerArray."""
+    recording = run_to_mcap(parse(add_to_mcap_arguments, "--dataroot", synth_root, "--version", SYNTH_VERSION,
+                                  "--out", tmp_path / "scene.mcap", "--format", "ros2"))
+    with open(recording, "rb") as file:
+        reader = make_reader(file)
+        summary = reader.get_summary()
+        schemas = {summary.schemas[c.schema_id].name for c in summary.channels.values()}
+        assert {c.message_encoding for c in summary.channels.values()} == {"cdr"}
+        assert schemas == {"sensor_msgs/msg/PointCloud2", "sensor_msgs/msg/CompressedImage",
+                           "sensor_msgs/msg/CameraInfo", "tf2_msgs/msg/TFMessage"}
+    direct = run_replay(parse(add_replay_arguments, "--source", "nuscenes", "--dataroot", synth_root, "--version",
+                              SYNTH_VERSION, "--checkpoint", weights, "--out", tmp_path / "direct", "--device", "cpu"))
+    replayed = replay_mcap(recording, weights, tmp_path / "bag")
+    assert replayed["frames"] == direct["frames"]
+    assert_same_results(results_of(tmp_path / "bag"), results_of(tmp_path / "direct"))
+    with open(tmp_path / "bag" / "detections.mcap", "rb") as file:
+        decoded = list(make_reader(file, decoder_factories=[Ros2Decoders(), ProtobufDecoders()])
+                       .iter_decoded_messages(topics=["/detections", "/detections/markers"]))
+    markers = [m for _, c, _, m in decoded if c.topic == "/detections/markers"]
+    updates = [m for _, c, _, m in decoded if c.topic == "/detections"]
+    assert len(markers) == len(updates) == 3
+    for array, update in zip(markers, updates):
+        assert len(array.markers) == 1 + 2 * len(update.entities)
+        assert array.markers[0].action == 3 and array.markers[1].header.frame_id == "base_link"

@@ -85,6 +85,8 @@ def add_to_mcap_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=None, help="MCAP file to write (default: outputs/<scene>.mcap)")
     parser.add_argument("--topics", type=Path, default=None,
                         help="YAML naming the topics and frames to write (default: nuscenes2mcap's names)")
+    parser.add_argument("--format", choices=("foxglove", "ros2"), default="foxglove",
+                        help="message schemas: Foxglove protobuf, or ROS 2 (sensor_msgs, tf2_msgs in CDR)")
 
 
 def run_to_mcap(args: argparse.Namespace) -> Path:
@@ -96,7 +98,7 @@ def run_to_mcap(args: argparse.Namespace) -> Path:
     dataset = open_dataset_arg(args)
     scene = scene_arg(dataset, args)
     out = args.out or Path("outputs") / f"{scene}.mcap"
-    counts = write_recording(NuScenesSource(dataset, scene, load_topic_map(args.topics)), out)
+    counts = write_recording(NuScenesSource(dataset, scene, load_topic_map(args.topics)), out, args.format)
     unreadable = f" ({counts['unreadable']} unreadable files left out)" if counts["unreadable"] else ""
     print(f"{scene}: {counts['sample_data']} sensor messages with transforms{unreadable} -> {out}")
     return out

@@ -1,4 +1,4 @@
-"""Writing an MCAP file atomically: Foxglove messages, raw pass-through messages and metadata.
+"""Writing an MCAP file atomically: Foxglove messages, ROS 2 (CDR) messages, raw pass-through messages and metadata.
 
 The file is written under a temporary name in the same folder and renamed only when it was closed cleanly, so a
 crash or an interrupted run never leaves a half-written recording under the final name.
@@ -12,6 +12,7 @@ from mcap.writer import CompressionType, Writer
 
 from perception.replay.events import Recorded
 from perception.replay.foxglove_encode import encode_events
+from perception.replay.ros2_msgdefs import SCHEMAS as ROS2_SCHEMAS
 from perception.replay.topics import TopicMap
 
 LIBRARY = "perception replay"
@@ -36,6 +37,11 @@ class McapOutput:
         schema = message.get_schema()
         self._add(self._channel(topic, "protobuf", self._schema(schema.name, schema.encoding, bytes(schema.data))),
                   message.encode(), log_time_ns)
+
+    def write_cdr(self, topic: str, schema_name: str, data: bytes, log_time_ns: int) -> None:
+        """A ROS 2 message serialised to CDR, with the full ``ros2msg`` text of its schema."""
+        schema_id = self._schema(schema_name, "ros2msg", ROS2_SCHEMAS[schema_name].encode())
+        self._add(self._channel(topic, "cdr", schema_id), data, log_time_ns)
 
     def write_raw(self, channel, schema, data: bytes, log_time_ns: int) -> None:
         """A message as read from another MCAP file: its channel and schema records (schema may be None)."""
