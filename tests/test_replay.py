@@ -26,6 +26,7 @@ from perception.replay.transforms import TransformBuffer
 from perception.typed_config import ConfigError
 from tests.real_nuscenes import VERSION as REAL_VERSION
 from tests.test_detect import write_tiny_weights
+from tests.test_viz import h264_frames
 
 SYNTH_VERSION = "v1.0-synth"
 NUM_SWEEPS = 2  # tiny_config's
@@ -105,6 +106,7 @@ def test_scene_through_mcap_detects_as_the_scene(replays):
         assert summary["missing_cameras"] == {} and summary["truncated"] is None
     assert_same_results(results_of(out / "mcap"), results_of(out / "direct"))
     assert (out / "direct" / "replay.mp4").stat().st_size > 10_000
+    assert len(h264_frames(out / "direct" / "replay.mp4")) == 3
 
 
 def test_synced_frames_are_the_datasets_frames(synth_root, recording):
