@@ -13,9 +13,12 @@ DEFAULT_OUT = Path("outputs/replay")
 
 
 def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--source", choices=("nuscenes", "mcap"), required=True,
-                        help="a scene of a nuScenes-format dataset, or an MCAP recording with Foxglove schemas")
-    parser.add_argument("--input", type=Path, default=None, help="--source mcap: the recording")
+    parser.add_argument("--source", choices=("nuscenes", "mcap", "kitti"), required=True,
+                        help="a scene of a nuScenes-format dataset, an MCAP recording (Foxglove schemas or a ROS 2 "
+                             "bag), or a KITTI folder (raw drive or object layout)")
+    parser.add_argument("--input", type=Path, default=None,
+                        help="--source mcap: the recording; --source kitti: a raw drive folder "
+                             "(velodyne_points, image_02, oxts) or the object layout (training/velodyne, ...)")
     nuscenes = parser.add_argument_group("--source nuscenes")
     nuscenes.add_argument("--dataroot", type=Path, default=None, help="nuScenes-format dataset root")
     nuscenes.add_argument("--version", default=None,
@@ -41,13 +44,17 @@ def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def open_source(args: argparse.Namespace, topics, keyframes_only: bool, num_sweeps: int):
+    from perception.replay.kitti_source import KittiSource
     from perception.replay.mcap_source import McapSource
     from perception.replay.nuscenes_source import NuScenesSource
 
+    if args.source in ("mcap", "kitti") and args.input is None:
+        raise DataError(f"--source {args.source} needs --input "
+                        f"{'RECORDING.mcap' if args.source == 'mcap' else 'FOLDER'}")
     if args.source == "mcap":
-        if args.input is None:
-            raise DataError("--source mcap needs --input RECORDING.mcap")
         return McapSource(args.input, topics)
+    if args.source == "kitti":
+        return KittiSource(args.input, topics)
     if args.dataroot is None:
         raise DataError("--source nuscenes needs --dataroot (and optionally --version, --scene)")
     dataset = open_dataset_arg(args)

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from calib.se3 import make_transform, quaternion_to_rotation
+from perception.boxes import Boxes3D
 
 NS = 1_000_000_000  # nanoseconds per second
 
@@ -18,13 +19,15 @@ NS = 1_000_000_000  # nanoseconds per second
 class LidarSweep:
     """One lidar sweep. points: (N, 4) float32 ``x, y, z, intensity`` in ``frame_id``.
 
-    sample_token: the nuScenes sample this sweep is the keyframe of, '' for other sweeps.
+    sample_token: the nuScenes sample this sweep is the keyframe of, '' for other sweeps. ground_truth: annotated
+    boxes in the ego frame at the sweep's time, when the source has them.
     """
 
     time_ns: int
     frame_id: str
     points: np.ndarray
     sample_token: str = ""
+    ground_truth: Boxes3D | None = None
 
 
 @dataclass(eq=False)

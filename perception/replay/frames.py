@@ -83,4 +83,5 @@ def build_frame(synced: SyncedSweep, transforms: TransformBuffer, scene_name: st
     points = accumulate_points([sweep, *synced.past], transforms, sweep.time_ns, ego_from_world)
     return Frame(token=sweep.sample_token or str(sweep.time_ns), timestamp=sweep.time_ns / NS, points=points,
                  images=images, rig=Rig(cameras=cameras, lidar=Lidar(sweep.frame_id, ego_from_lidar)),
-                 global_from_ego=world_from_ego, scene_name=scene_name, camera_timestamps=times)
+                 global_from_ego=world_from_ego, boxes=sweep.ground_truth, scene_name=scene_name,
+                 camera_timestamps=times)
