@@ -1,6 +1,7 @@
 """``replay --source kitti``: a raw drive built from the real KITTI object frames, and the object layout itself."""
 import numpy as np
-import pytest
+from mcap.reader import make_reader
+from mcap_protobuf.decoder import DecoderFactory
 
 from calib import project_boxes
 from calib.kitti import read_kitti_calib, rect_from_velo
@@ -108,3 +109,7 @@ def test_object_layout_replays_with_its_labels_as_ground_truth(kitti_root, weigh
     summary = run_replay(parse(add_replay_arguments, "--source", "kitti", "--input", kitti_root, "--checkpoint",
                                weights, "--out", tmp_path / "replay", "--device", "cpu"))
     assert summary["frames"]["detected"] == 4 and summary["faults"]["unreadable"] == 0
+    with open(tmp_path / "replay" / "detections.mcap", "rb") as file:
+        truth = [proto for _, _, _, proto in make_reader(file, decoder_factories=[DecoderFactory()])
+                 .iter_decoded_messages(topics=["/ground_truth"])]
+    assert [len(update.entities) for update in truth] == [len(job.frame.boxes) for job in jobs]

@@ -161,7 +161,9 @@ def test_to_mcap_ros2_round_trip_and_marker_output(synth_root, weights, tmp_path
         schemas = {summary.schemas[c.schema_id].name for c in summary.channels.values()}
         assert {c.message_encoding for c in summary.channels.values()} == {"cdr"}
         assert schemas == {"sensor_msgs/msg/PointCloud2", "sensor_msgs/msg/CompressedImage",
-                           "sensor_msgs/msg/CameraInfo", "tf2_msgs/msg/TFMessage"}
+                           "sensor_msgs/msg/CameraInfo", "tf2_msgs/msg/TFMessage",
+                           "visualization_msgs/msg/MarkerArray"}  # ground truth
+    assert (tmp_path / "scene.layout.json").is_file()
     direct = run_replay(parse(add_replay_arguments, "--source", "nuscenes", "--dataroot", synth_root, "--version",
                               SYNTH_VERSION, "--checkpoint", weights, "--out", tmp_path / "direct", "--device", "cpu"))
     replayed = replay_mcap(recording, weights, tmp_path / "bag")

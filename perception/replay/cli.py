@@ -39,7 +39,8 @@ def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
     deprecated_alias(parser, "--sweeps", "--detect-on", "detect_on", choices=("keyframes", "all"))
     parser.add_argument("--tolerance-ms", type=float, default=DEFAULT_TOLERANCE_MS,
                         help="the farthest in time a camera image may be from its sweep")
-    parser.add_argument("--video", action="store_true", help="also write replay.mp4 (camera ring with boxes)")
+    parser.add_argument("--video", action="store_true", help="also write replay.mp4 (camera ring with boxes, H.264)")
+    parser.add_argument("--rrd", action="store_true", help="also write replay.rrd, a Rerun recording of the drive")
     add_device_argument(parser)
 
 
@@ -74,7 +75,7 @@ def run_replay(args: argparse.Namespace) -> dict:
     detector = load_detector(args.checkpoint, args.device)
     source = open_source(args, topics, keyframes_only, detector.config.lidar.num_sweeps)
     summary = replay(source, topics, detector, args.out,
-                     ReplaySettings(args.rate, args.tolerance_ms, keyframes_only, args.video))
+                     ReplaySettings(args.rate, args.tolerance_ms, keyframes_only, args.video, rrd=args.rrd))
     if keyframes_only and args.source == "mcap" and not source.keyframes:
         raise DataError("the recording lists no keyframes (no 'nuscenes-keyframes' metadata); use --detect-on all",
                         args.input)

@@ -11,6 +11,8 @@ from pathlib import Path
 from mcap.writer import CompressionType, Writer
 
 from perception.replay.events import Recorded
+from perception.replay.events import LidarSweep
+from perception.replay.foxglove_detections import scene_update
 from perception.replay.foxglove_encode import encode_events
 from perception.replay.ros2_msgdefs import SCHEMAS as ROS2_SCHEMAS
 from perception.replay.topics import TopicMap
@@ -50,12 +52,17 @@ class McapOutput:
                   log_time_ns)
 
     def write_recorded(self, recorded: Recorded, topics: TopicMap) -> None:
-        """An input message: as stored when it came from an MCAP file, else its (valid) events encoded."""
+        """An input message: as stored when it came from an MCAP file, else its (valid) events encoded, with a
+        sweep's ground truth on ``topics.ground_truth``."""
         if recorded.raw is not None:
             self.write_raw(recorded.raw.channel, recorded.raw.schema, recorded.raw.data, recorded.log_time_ns)
         else:
             for topic, message in encode_events(recorded.events, topics):
                 self.write(topic, message, recorded.log_time_ns)
+            for sweep in recorded.events:
+                if isinstance(sweep, LidarSweep) and sweep.ground_truth is not None:
+                    self.write(topics.ground_truth, scene_update(sweep.ground_truth, sweep.time_ns, topics.ego_frame,
+                                                                 "gt"), recorded.log_time_ns)
 
     def add_metadata(self, name: str, values: dict[str, str]) -> None:
         self._writer.add_metadata(name, values)

@@ -90,28 +90,30 @@ MARKER_ARRAY = "visualization_msgs/msg/MarkerArray"
 MARKERS_SUFFIX = "/markers"  # the MarkerArray topic is the SceneUpdate topic with this suffix
 
 
-def marker_array(boxes: Boxes3D, time_ns: int, frame_id: str) -> dict:
-    """The boxes (M, 9) of one sweep as cubes and floating labels, after a DELETEALL of the previous sweep's."""
+def marker_array(boxes: Boxes3D, time_ns: int, frame_id: str, namespace: str = "detections") -> dict:
+    """The boxes (M, 9) of one sweep as cubes and floating labels (class and score; ground truth: class), after a
+    DELETEALL of the previous sweep's."""
     stamp = header(time_ns, frame_id)
-    markers = [{"header": stamp, "ns": "detections", "action": MARKER_DELETE_ALL}]
-    for i, (row, label, score) in enumerate(zip(boxes.boxes, boxes.labels, boxes.scores)):
+    markers = [{"header": stamp, "ns": namespace, "action": MARKER_DELETE_ALL}]
+    scores = [None] * len(boxes.boxes) if boxes.scores is None else boxes.scores
+    for i, (row, label, score) in enumerate(zip(boxes.boxes, boxes.labels, scores)):
         name = DETECTION_CLASSES[label]
         x, y, z, length, width, height, yaw = (float(v) for v in row[:7])
-        markers.append({"header": stamp, "ns": "detections", "id": 2 * i, "type": MARKER_CUBE,
+        markers.append({"header": stamp, "ns": namespace, "id": 2 * i, "type": MARKER_CUBE,
                         "pose": {"position": vector3((x, y, z)),
                                  "orientation": quaternion(rotation_to_quaternion(yaw_rotation(yaw)))},
                         "scale": vector3((length, width, height)), "color": color(name, BOX_ALPHA)})
-        markers.append({"header": stamp, "ns": "detections", "id": 2 * i + 1, "type": MARKER_TEXT,
+        markers.append({"header": stamp, "ns": namespace, "id": 2 * i + 1, "type": MARKER_TEXT,
                         "pose": {"position": vector3((x, y, z + height / 2 + LABEL_LIFT_M)),
                                  "orientation": quaternion((1.0, 0.0, 0.0, 0.0))},
                         "scale": vector3((0.0, 0.0, LABEL_HEIGHT_M)), "color": color(name),
-                        "text": detection_label(int(label), float(score))})
+                        "text": name if score is None else detection_label(int(label), float(score))})
     return {"markers": markers}
 
 
 class Ros2Events:
     """(topic, schema name, message) triples of one input message's events; sensor mounts go to /tf_static the
-    first time each is seen, ego poses to /tf."""
+    first time each is seen, ego poses to /tf, a sweep's ground truth to ``topics.ground_truth`` (MarkerArray)."""
 
     def __init__(self, topics: TopicMap):
         self.topics = topics
@@ -127,6 +129,9 @@ class Ros2Events:
         for event in events:
             if isinstance(event, LidarSweep):
                 out.append((self.topics.lidar, "sensor_msgs/msg/PointCloud2", point_cloud2(event)))
+                if event.ground_truth is not None:
+                    out.append((self.topics.ground_truth, MARKER_ARRAY, marker_array(
+                        event.ground_truth, event.time_ns, self.topics.ego_frame, "ground_truth")))
             elif isinstance(event, CameraInfo):
                 out.append((self.topics.camera(event.camera).calibration, "sensor_msgs/msg/CameraInfo",
                             camera_info(event)))

@@ -15,6 +15,7 @@ from perception.boxes import Boxes3D
 from perception.data.results import boxes_to_results, write_results
 from perception.replay.events import NS
 from perception.replay.foxglove_detections import image_annotations, scene_update
+from perception.replay.foxglove_layout import LayoutRecorder
 from perception.replay.jobs import Job
 from perception.replay.mcap_output import McapOutput
 from perception.replay.ros2_encode import MARKER_ARRAY, MARKERS_SUFFIX, Ros2Serializer, marker_array
@@ -43,7 +44,8 @@ class Sink:
 class McapSink(Sink):
     """The input topics unchanged, plus the boxes of every frame (``topics.detections``, in the ego frame at the
     sweep's time) and their projection into each camera image of the frame (at that image's time). When the input
-    is ROS 2 (CDR), the boxes also go out as a ``MarkerArray`` on ``topics.detections`` + ``/markers``."""
+    is ROS 2 (CDR), the boxes also go out as a ``MarkerArray`` on ``topics.detections`` + ``/markers``. A Foxglove
+    layout for the file is written next to it."""
 
     def __init__(self, path: str | Path, topics: TopicMap, metadata: Callable[[], dict[str, dict[str, str]]]):
         """``metadata``: the input's metadata records so far (a recording's are read on the way)."""
@@ -51,12 +53,14 @@ class McapSink(Sink):
         self.out = McapOutput(path)
         self.written_metadata: set[str] = set()
         self.ros2_input, self.serializer = False, Ros2Serializer()
+        self.layout = LayoutRecorder(topics)
 
     def passthrough(self, job: Job) -> None:
         self._write_new_metadata()  # before the messages, so a replay of this file meets it first
         for recorded in job.recorded:
             self.out.write_recorded(recorded, self.topics)
             self.ros2_input |= recorded.raw is not None and recorded.raw.channel.message_encoding == "cdr"
+            self.layout.observe(recorded)
 
     def _write_new_metadata(self) -> None:
         for name, values in self.metadata().items():
@@ -78,6 +82,8 @@ class McapSink(Sink):
         if ok:
             self._write_new_metadata()
         self.out.close(keep=ok)
+        if ok:
+            self.layout.write(self.out.path)
 
 
 class ResultsSink(Sink):

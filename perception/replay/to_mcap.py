@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from perception.replay.foxglove_layout import LayoutRecorder
 from perception.replay.mcap_output import McapOutput
 from perception.replay.nuscenes_source import NuScenesSource
 from perception.replay.ros2_encode import Ros2Events, Ros2Serializer
@@ -18,14 +19,11 @@ from perception.replay.ros2_encode import Ros2Events, Ros2Serializer
 log = logging.getLogger(__name__)
 
 
-FORMATS = ("foxglove", "ros2")
-
-
 def write_recording(source: NuScenesSource, path: str | Path, format: str = "foxglove") -> dict[str, int]:
-    """Write the scene to ``path`` atomically in ``format`` (one of FORMATS); return how many sample_data records it
+    """Write the scene to ``path`` atomically in ``format`` ('foxglove' or 'ros2'); return how many sample_data records it
     holds and how many of their files could not be read (those keep only their transforms)."""
     written = unreadable = 0
-    ros2_events, serializer = Ros2Events(source.topics), Ros2Serializer()
+    ros2_events, serializer, layout = Ros2Events(source.topics), Ros2Serializer(), LayoutRecorder(source.topics)
     with McapOutput(path) as out:
         for name, values in source.metadata().items():
             out.add_metadata(name, values)
@@ -40,5 +38,7 @@ def write_recording(source: NuScenesSource, path: str | Path, format: str = "fox
                                   recorded.log_time_ns)
             else:
                 out.write_recorded(recorded, source.topics)
+            layout.observe(recorded)
             written += 1
+    layout.write(path)
     return {"sample_data": written, "unreadable": unreadable}
