@@ -28,6 +28,8 @@ class BagLayout:
     image_topic: str       # format string over the camera name
     raw_cameras: tuple[str, ...] = ()
     via_odom: bool = False
+    left_out: tuple[str, ...] = ()       # cameras not written at all
+    without_info: tuple[str, ...] = ()   # cameras written without their CameraInfo
 
 
 def stamp(time_ns: int) -> dict:
@@ -120,6 +122,9 @@ def write_bag(source, layout: BagLayout, path, keyframes: dict[str, str] | None 
 
 
 def write_event(writer, schemas, layout: BagLayout, event, mount: Transform, time_ns: int) -> None:
+    if getattr(event, "camera", "") in layout.left_out or \
+            (isinstance(event, CameraInfo) and event.camera in layout.without_info):
+        return
     if isinstance(event, LidarSweep):
         message = cloud_xyzirt(event) if layout.points == "xyzirt" else cloud_xyz64(event, mount.parent_from_child)
         writer.write_message(layout.lidar_topic, schemas["sensor_msgs/msg/PointCloud2"], message, time_ns)

@@ -1,4 +1,7 @@
 """Replay of ROS 2 bags (CDR, written by mcap_ros2): the same frames and detections as the nuScenes tables."""
+from types import SimpleNamespace
+
+import cv2
 import numpy as np
 import pytest
 from mcap.reader import make_reader
@@ -8,7 +11,9 @@ from mcap_ros2.writer import Writer
 
 from perception.data.nuscenes import NuScenesDataset
 from perception.errors import DataError
+from perception.replay import ros2_decode
 from perception.replay.events import CameraInfo, LidarSweep
+from perception.replay.frames import pinhole_view
 from perception.replay.jobs import decode_jobs
 from perception.replay.mcap_source import McapSource
 from perception.replay.nuscenes_source import NuScenesSource
@@ -178,3 +183,35 @@ def test_to_mcap_ros2_round_trip_and_marker_output(synth_root, weights, tmp_path
     for array, update in zip(markers, updates):
         assert len(array.markers) == 1 + 2 * len(update.entities)
         assert array.markers[0].action == 3 and array.markers[1].header.frame_id == "base_link"
+
+
+def test_bag_without_camera_info_replays_lidar_only(scene, weights, tmp_path, caplog):
+    """A camera without CameraInfo is skipped with a warning naming its topic; with no other camera the bag
+    replays lidar-only."""
+    dataset, name, keyframes = scene
+    layout = BagLayout("xyzirt", "/LIDAR_TOP", "/{}/image_rect_compressed", raw_cameras=("CAM_BACK",),
+                       left_out=("CAM_FRONT",), without_info=("CAM_BACK",))
+    path = write_bag(NuScenesSource(dataset, name, TopicMap()), layout, tmp_path / "lidar_only.mcap", keyframes)
+    summary = replay_mcap(path, weights, tmp_path / "replay")
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == ["camera topic /CAM_BACK/image_raw has no CameraInfo topic in its namespace: skipped"]
+    assert summary["frames"] == {"detected": 3, "dropped": 0, "skipped": 0, "camera_only": 0}
+    assert summary["missing_cameras"] == {} and summary["faults"]["corrupt"] == 0
+
+
+def test_equidistant_camera_info_is_resampled_to_its_pinhole_camera():
+    """A fisheye CameraInfo keeps K and its k1..k4; the image is resampled so that a point lands where the pinhole
+    camera of the same K projects it."""
+    k = np.array([[200.0, 0, 160], [0, 200.0, 120], [0, 0, 1]])
+    d = np.array([0.1, -0.05, 0.01, 0.0])
+    message = SimpleNamespace(k=list(k.reshape(9)), d=list(d), distortion_model="equidistant", width=320, height=240,
+                              header=SimpleNamespace(stamp=SimpleNamespace(sec=1, nanosec=0), frame_id="/cam"))
+    info = ros2_decode.camera_info(message, 0, "cam", "cam")
+    assert info.fisheye and info.frame_id == "cam" and np.array_equal(info.distortion, d)
+    point = np.array([[[0.4, -0.3, 1.0]]])
+    fisheye_pixel = cv2.fisheye.projectPoints(point, np.zeros(3), np.zeros(3), k, d)[0].reshape(2)
+    image = np.zeros((240, 320, 3), np.uint8)
+    cv2.circle(image, tuple(int(round(v)) for v in fisheye_pixel), 3, (255, 255, 255), -1)
+    rows, columns = np.nonzero(pinhole_view(image, info)[..., 0] > 128)
+    pinhole_pixel = (k @ point.reshape(3))[:2]
+    np.testing.assert_allclose([columns.mean(), rows.mean()], pinhole_pixel, atol=1.5)

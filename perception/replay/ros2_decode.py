@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from perception.replay.events import NS, CameraImage, CameraInfo, LidarSweep, Transform
-from perception.replay.foxglove_decode import CorruptMessage
+from perception.replay.foxglove_decode import CorruptMessage, point_dtype, xyzi_points
 from perception.replay.ros2_msgdefs import POINT_FIELD_TYPES
 
 POINT_TIME_FIELDS = ("time", "t", "timestamp")
@@ -32,22 +32,12 @@ def stamp_ns(header, log_time_ns: int) -> int:
     return stamp if stamp else log_time_ns
 
 
-def point_dtype(fields: list, point_step: int, big_endian: bool) -> np.dtype:
-    """A structured dtype of one ``point_step``-byte point from the ``PointField`` list (offsets as given; a field
-    with count > 1 is read as its first element). Fields of an unknown type or not fitting the point raise."""
-    names, formats, offsets = [], [], []
-    for field in fields:
-        if field.datatype not in POINT_FIELD_TYPES:
-            raise CorruptMessage(f"point field '{field.name}' has unknown datatype {field.datatype}")
-        dtype = np.dtype(POINT_FIELD_TYPES[field.datatype]).newbyteorder(">" if big_endian else "<")
-        if field.offset + dtype.itemsize > point_step:
-            raise CorruptMessage(f"point field '{field.name}' at offset {field.offset} does not fit a "
-                                 f"{point_step}-byte point")
-        if field.name not in names:
-            names.append(field.name)
-            formats.append(dtype)
-            offsets.append(field.offset)
-    return np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": point_step})
+def cloud_dtype(message) -> np.dtype:
+    """A structured dtype of one point from the cloud's ``PointField`` list (offsets as given, byte order from
+    ``is_bigendian``; a field with count > 1 is read as its first element)."""
+    order = ">" if message.is_bigendian else "<"
+    return point_dtype([(f.name, f.offset, order + POINT_FIELD_TYPES[f.datatype] if f.datatype in POINT_FIELD_TYPES
+                         else None) for f in message.fields], message.point_step)
 
 
 def packed_points(message) -> np.ndarray:
@@ -58,8 +48,7 @@ def packed_points(message) -> np.ndarray:
         raise CorruptMessage(f"point cloud of {height}x{width} points of {step} bytes, rows of {message.row_step} "
                              f"bytes, does not fit its {len(data)} bytes of data")
     rows = np.frombuffer(data, np.uint8, height * message.row_step).reshape(height, message.row_step)
-    points = np.ascontiguousarray(rows[:, :width * step]).reshape(-1)
-    return points.view(point_dtype(message.fields, step, message.is_bigendian))
+    return np.ascontiguousarray(rows[:, :width * step]).reshape(-1).view(cloud_dtype(message))
 
 def sweep_time_ns(packed: np.ndarray, stamp: int) -> int:
     """The sweep's time: its newest point's when the points carry times, else the header stamp."""
@@ -81,13 +70,8 @@ def lidar_sweep(message, log_time_ns: int, default_frame: str) -> LidarSweep:
     if missing:
         raise CorruptMessage(f"point cloud lacks the field(s) {', '.join(missing)} (has {', '.join(names) or 'none'})")
     packed = packed_points(message)
-    points = np.zeros((len(packed), 4), np.float32)
-    for column, name in enumerate(("x", "y", "z", "intensity")):
-        if name in names:
-            points[:, column] = packed[name]
-    points = points[np.isfinite(points[:, :3]).all(axis=1)]
     time_ns = sweep_time_ns(packed, stamp_ns(message.header, log_time_ns))
-    return LidarSweep(time_ns, frame_id(message.header.frame_id) or default_frame, points)
+    return LidarSweep(time_ns, frame_id(message.header.frame_id) or default_frame, xyzi_points(packed))
 
 
 def compressed_image(message, log_time_ns: int, camera: str, default_frame: str, topic: str) -> CameraImage:
