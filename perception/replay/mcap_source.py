@@ -2,8 +2,9 @@
 recorded messages.
 
 Topics are given their role by a ``TopicMap``, or by their ROS 2 schema (``topic_roles``); a mapped topic with
-another schema is a configuration error, found from the summary before reading when the file has one. Every message is passed on raw (for pass-through); those on
-mapped topics are decoded into sensor events, and a message that fails to decode becomes a ``Fault`` instead.
+another schema is a configuration error, found from the summary before reading when the file has one. Every
+message is passed on raw (for pass-through); those on mapped topics are decoded into sensor events (by their
+encoding, ``mcap_codecs``), and a message that fails to decode becomes a ``Fault`` instead.
 """
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """One replay: a source through sync and the detector into the sinks, and its summary.
 
 Writes into ``out``: ``detections.mcap`` (input topics + boxes) and its Foxglove layout, ``results.json`` (when
-the source has sample tokens), ``replay.mp4`` and ``replay.rrd`` (optional) and ``summary.json`` (latency percentiles, dropped/skipped/corrupt frames).
+the source has sample tokens), ``replay.mp4`` and ``replay.rrd`` (optional) and ``summary.json`` (latency
+percentiles, dropped/skipped/corrupt frames).
 """
 from __future__ import annotations
 

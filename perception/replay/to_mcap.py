@@ -20,8 +20,9 @@ log = logging.getLogger(__name__)
 
 
 def write_recording(source: NuScenesSource, path: str | Path, format: str = "foxglove") -> dict[str, int]:
-    """Write the scene to ``path`` atomically in ``format`` ('foxglove' or 'ros2'); return how many sample_data records it
-    holds and how many of their files could not be read (those keep only their transforms)."""
+    """Write the scene to ``path`` atomically in ``format`` ('foxglove' or 'ros2'), with a Foxglove layout beside
+    it; return how many sample_data records it holds and how many of their files could not be read (those keep only
+    their transforms)."""
     written = unreadable = 0
     ros2_events, serializer, layout = Ros2Events(source.topics), Ros2Serializer(), LayoutRecorder(source.topics)
     with McapOutput(path) as out:
