@@ -12,14 +12,14 @@ from mcap_ros2.writer import Writer
 from perception.data.nuscenes import NuScenesDataset
 from perception.errors import DataError
 from perception.replay import ros2_decode
-from perception.replay.events import CameraInfo, LidarSweep
+from perception.replay.events import CameraInfo, LidarSweep, Transform
 from perception.replay.frames import pinhole_view
 from perception.replay.jobs import decode_jobs
 from perception.replay.mcap_source import McapSource
 from perception.replay.nuscenes_source import NuScenesSource
 from perception.replay.ros2_msgdefs import SCHEMAS
 from perception.replay.sync import Synchronizer
-from perception.replay.topics import KEYFRAMES_METADATA, TopicMap
+from perception.replay.topics import KEYFRAMES_METADATA, TopicMap, load_topic_map
 from perception.replay.transforms import TransformBuffer
 from tests.ros2_bags import BagLayout, camera_info, cloud_xyzirt, header, tf, write_bag
 from tests.test_replay import (NUM_SWEEPS, SYNTH_VERSION, add_replay_arguments, add_to_mcap_arguments,
@@ -216,3 +216,32 @@ def test_equidistant_camera_info_is_resampled_to_its_pinhole_camera():
     rows, columns = np.nonzero(pinhole_view(image, info)[..., 0] > 128)
     pinhole_pixel = (k @ point.reshape(3))[:2]
     np.testing.assert_allclose([columns.mean(), rows.mean()], pinhole_pixel, atol=1.5)
+
+
+def test_topic_yaml_picks_the_lidar_among_several_clouds(tmp_path):
+    path = tmp_path / "two.mcap"
+    with open(path, "wb") as file:
+        writer = Writer(file)
+        schema = writer.register_msgdef("sensor_msgs/msg/PointCloud2", SCHEMAS["sensor_msgs/msg/PointCloud2"])
+        for topic in ("/front/points", "/rear/points"):
+            writer.write_message(topic, schema, cloud_xyzirt_empty(), 1)
+        writer.finish()
+    config = tmp_path / "topics.yaml"
+    config.write_text("lidar: /rear/points\n")
+    source = McapSource(path, load_topic_map(config))
+    assert source.roles.role_of("/rear/points", "sensor_msgs/msg/PointCloud2") == ("lidar", "")
+    assert source.roles.role_of("/front/points", "sensor_msgs/msg/PointCloud2") is None
+
+
+def test_ego_pose_through_odom_composes_the_chain():
+    """map → odom (latest value) composed with odom → base_link over time; base_link → sensor mounts beneath."""
+    buffer = TransformBuffer("map", "base_link")
+    quarter_turn = np.array([np.cos(np.pi / 8), 0, 0, np.sin(np.pi / 8)])
+    buffer.add(Transform(0, "map", "odom", np.array([10.0, 0, 0]), quarter_turn))
+    buffer.add(Transform(0, "base_link", "mount", np.array([0, 0, 1.0]), np.array([1.0, 0, 0, 0])))
+    buffer.add(Transform(0, "mount", "lidar", np.array([0.5, 0, 0]), np.array([1.0, 0, 0, 0])))
+    for time_ns, x in ((0, 0.0), (10**9, 2.0)):
+        buffer.add(Transform(time_ns, "odom", "base_link", np.array([x, 0, 0]), np.array([1.0, 0, 0, 0])))
+    pose = buffer.world_from_ego(5 * 10**8)  # halfway: 1 m along odom's x, which is map's x rotated by 45°
+    np.testing.assert_allclose(pose[:3, 3], [10 + np.sqrt(0.5), np.sqrt(0.5), 0], atol=1e-12)
+    np.testing.assert_allclose(buffer.ego_from("lidar")[:3, 3], [0.5, 0, 1.0])
