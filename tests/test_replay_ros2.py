@@ -22,8 +22,9 @@ from perception.replay.sync import Synchronizer
 from perception.replay.topics import KEYFRAMES_METADATA, TopicMap, load_topic_map
 from perception.replay.transforms import TransformBuffer
 from tests.ros2_bags import BagLayout, camera_info, cloud_xyzirt, header, tf, write_bag
+from tests.real_nuscenes import VERSION as REAL_VERSION
 from tests.test_replay import (NUM_SWEEPS, SYNTH_VERSION, add_replay_arguments, add_to_mcap_arguments,
-                               assert_same_results, parse, replay_mcap, results_of, run_replay, run_to_mcap,
+                               assert_same_frame, assert_same_results, parse, replay_mcap, results_of, run_replay, run_to_mcap,
                                synced_jobs, weights)  # noqa: F401 (fixture)
 
 LAYOUTS = {"xyzirt": BagLayout("xyzirt", "/LIDAR_TOP", "/{}/image_rect_compressed", raw_cameras=("CAM_BACK",)),
@@ -245,3 +246,12 @@ def test_ego_pose_through_odom_composes_the_chain():
     pose = buffer.world_from_ego(5 * 10**8)  # halfway: 1 m along odom's x, which is map's x rotated by 45°
     np.testing.assert_allclose(pose[:3, 3], [10 + np.sqrt(0.5), np.sqrt(0.5), 0], atol=1e-12)
     np.testing.assert_allclose(buffer.ego_from("lidar")[:3, 3], [0.5, 0, 1.0])
+
+
+def test_real_keyframe_as_ros2_bag_gives_the_loaders_frame(real_nuscenes_root, tmp_path):
+    recording = run_to_mcap(parse(add_to_mcap_arguments, "--dataroot", real_nuscenes_root, "--version", REAL_VERSION,
+                                  "--out", tmp_path / "real.mcap", "--format", "ros2"))
+    dataset = NuScenesDataset(real_nuscenes_root, REAL_VERSION, num_sweeps=NUM_SWEEPS)
+    [job] = synced_jobs(McapSource(recording, TopicMap()), keyframes_only=True)
+    assert_same_frame(job.frame, dataset.frame(job.sample_token))
+    assert len(job.frame.images) == 6 and job.frame.images["CAM_FRONT"].shape == (900, 1600, 3)
