@@ -15,6 +15,7 @@ from perception.replay.ros2_msgdefs import POINT_FIELD_TYPES
 
 POINT_TIME_FIELDS = ("time", "t", "timestamp")
 """Names under which lidar drivers store each point's capture time (seconds; relative to the stamp, or absolute)."""
+READ_FIELDS = ("x", "y", "z", "intensity", *POINT_TIME_FIELDS)  # other fields (ring, ...) are not parsed
 ABSOLUTE_TIME_S = 1e6  # point times above this are seconds since the epoch, not offsets from the stamp
 IMAGE_ENCODINGS = {"rgb8": (3, None), "bgr8": (3, cv2.COLOR_BGR2RGB), "mono8": (1, cv2.COLOR_GRAY2RGB)}
 """``sensor_msgs/Image`` encoding → (channels, OpenCV conversion to RGB)."""
@@ -33,11 +34,11 @@ def stamp_ns(header, log_time_ns: int) -> int:
 
 
 def cloud_dtype(message) -> np.dtype:
-    """A structured dtype of one point from the cloud's ``PointField`` list (offsets as given, byte order from
-    ``is_bigendian``; a field with count > 1 is read as its first element)."""
+    """A structured dtype of one point with the cloud's fields we read (``READ_FIELDS``; offsets as given, byte
+    order from ``is_bigendian``; a field with count > 1 is read as its first element)."""
     order = ">" if message.is_bigendian else "<"
     return point_dtype([(f.name, f.offset, order + POINT_FIELD_TYPES[f.datatype] if f.datatype in POINT_FIELD_TYPES
-                         else None) for f in message.fields], message.point_step)
+                         else None) for f in message.fields if f.name in READ_FIELDS], message.point_step)
 
 
 def packed_points(message) -> np.ndarray:
@@ -50,12 +51,16 @@ def packed_points(message) -> np.ndarray:
     rows = np.frombuffer(data, np.uint8, height * message.row_step).reshape(height, message.row_step)
     return np.ascontiguousarray(rows[:, :width * step]).reshape(-1).view(cloud_dtype(message))
 
+
 def sweep_time_ns(packed: np.ndarray, stamp: int) -> int:
     """The sweep's time: its newest point's when the points carry times, else the header stamp."""
     name = next((n for n in POINT_TIME_FIELDS if n in packed.dtype.names), None)
     if name is None or not len(packed):
         return stamp
-    newest = float(np.nanmax(packed[name].astype(np.float64)))
+    times = packed[name].astype(np.float64)
+    if not np.isfinite(times).any():
+        return stamp
+    newest = float(times[np.isfinite(times)].max())
     return round(newest * NS) if newest > ABSOLUTE_TIME_S else stamp + round(newest * NS)
 
 
