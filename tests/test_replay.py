@@ -26,11 +26,12 @@ from perception.replay.transforms import TransformBuffer
 from perception.typed_config import ConfigError
 from tests.real_nuscenes import VERSION as REAL_VERSION
 from tests.test_detect import write_tiny_weights
+from tests.test_viz import h264_frames
 
 SYNTH_VERSION = "v1.0-synth"
 NUM_SWEEPS = 2  # tiny_config's
 INPUT_TOPICS = {"/LIDAR_TOP", "/tf", "/CAM_FRONT/image_rect_compressed", "/CAM_FRONT/camera_info",
-                "/CAM_BACK/image_rect_compressed", "/CAM_BACK/camera_info"}
+                "/CAM_BACK/image_rect_compressed", "/CAM_BACK/camera_info", "/ground_truth"}
 
 
 def parse(add_arguments, *argv) -> argparse.Namespace:
@@ -93,7 +94,7 @@ def replays(synth_root, recording, weights, tmp_path_factory):
     out = tmp_path_factory.mktemp("replays")
     direct = run_replay(parse(add_replay_arguments, "--source", "nuscenes", "--dataroot", synth_root, "--version",
                               SYNTH_VERSION, "--checkpoint", weights, "--out", out / "direct", "--device", "cpu",
-                              "--video"))
+                              "--video", "--rrd"))
     return out, direct, replay_mcap(recording, weights, out / "mcap")
 
 
@@ -105,6 +106,8 @@ def test_scene_through_mcap_detects_as_the_scene(replays):
         assert summary["missing_cameras"] == {} and summary["truncated"] is None
     assert_same_results(results_of(out / "mcap"), results_of(out / "direct"))
     assert (out / "direct" / "replay.mp4").stat().st_size > 10_000
+    assert len(h264_frames(out / "direct" / "replay.mp4")) == 3
+    assert (out / "direct" / "replay.rrd").stat().st_size > 10_000 and direct["outputs"]["rrd"]
 
 
 def test_synced_frames_are_the_datasets_frames(synth_root, recording):
@@ -251,6 +254,17 @@ def test_output_recording_holds_inputs_and_boxes(replays, recording):
     for log_time, update in updates:
         assert len(update.entities) == len(results[keyframes[log_time]]) > 0
         assert all(e.frame_id == "base_link" and len(e.cubes) == 1 for e in update.entities)
+        for entity, result in zip(update.entities, results[keyframes[log_time]]):
+            metadata = {pair.key: pair.value for pair in entity.metadata}
+            assert metadata["class"] == result["detection_name"] and set(metadata) >= {"score", "vx", "vy"}
+    truth = [(message.log_time, proto) for _, channel, message, proto in decoded if channel.topic == "/ground_truth"]
+    assert sorted(t for t, _ in truth) == sorted(keyframes)
+    assert all(update.entities and all("score" not in {p.key for p in e.metadata} for e in update.entities)
+               for _, update in truth)
+    layout = json.loads((out / "mcap" / "detections.layout.json").read_text())
+    panels = layout["configById"]
+    assert set(panels["3D!replay"]["topics"]) == {"/LIDAR_TOP", "/ground_truth", "/detections"}
+    assert panels["Image!cam_front"]["imageMode"]["imageTopic"] == "/CAM_FRONT/image_rect_compressed"
     image_times = {(channel.topic.split("/")[1], message.log_time) for _, channel, message, _ in decoded
                    if channel.topic.endswith("image_rect_compressed")}
     for camera in ("CAM_FRONT", "CAM_BACK"):

@@ -14,9 +14,12 @@ DEFAULT_OUT = Path("outputs/replay")
 
 
 def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--source", choices=("nuscenes", "mcap"), required=True,
-                        help="a scene of a nuScenes-format dataset, or an MCAP recording with Foxglove schemas")
-    parser.add_argument("--input", type=Path, default=None, help="--source mcap: the recording")
+    parser.add_argument("--source", choices=("nuscenes", "mcap", "kitti"), required=True,
+                        help="a scene of a nuScenes-format dataset, an MCAP recording (Foxglove schemas or a ROS 2 "
+                             "bag), or a KITTI folder (raw drive or object layout)")
+    parser.add_argument("--input", type=Path, default=None,
+                        help="--source mcap: the recording; --source kitti: a raw drive folder "
+                             "(velodyne_points, image_02, oxts) or the object layout (training/velodyne, ...)")
     nuscenes = parser.add_argument_group("--source nuscenes")
     nuscenes.add_argument("--dataroot", type=Path, default=None, help="nuScenes-format dataset root")
     nuscenes.add_argument("--version", default=None,
@@ -37,18 +40,23 @@ def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
     deprecated_alias(parser, "--sweeps", "--detect-on", "detect_on", choices=("keyframes", "all"))
     parser.add_argument("--tolerance-ms", type=float, default=DEFAULT_TOLERANCE_MS,
                         help="the farthest in time a camera image may be from its sweep")
-    parser.add_argument("--video", action="store_true", help="also write replay.mp4 (camera ring with boxes)")
+    parser.add_argument("--video", action="store_true", help="also write replay.mp4 (camera ring with boxes, H.264)")
+    parser.add_argument("--rrd", action="store_true", help="also write replay.rrd, a Rerun recording of the drive")
     add_device_argument(parser)
 
 
 def open_source(args: argparse.Namespace, topics, keyframes_only: bool, num_sweeps: int):
+    from perception.replay.kitti_source import KittiSource
     from perception.replay.mcap_source import McapSource
     from perception.replay.nuscenes_source import NuScenesSource
 
+    if args.source in ("mcap", "kitti") and args.input is None:
+        raise DataError(f"--source {args.source} needs --input "
+                        f"{'RECORDING.mcap' if args.source == 'mcap' else 'FOLDER'}")
     if args.source == "mcap":
-        if args.input is None:
-            raise DataError("--source mcap needs --input RECORDING.mcap")
         return McapSource(args.input, topics)
+    if args.source == "kitti":
+        return KittiSource(args.input, topics)
     if args.dataroot is None:
         raise DataError("--source nuscenes needs --dataroot (and optionally --version, --scene)")
     dataset = open_dataset_arg(args)
@@ -69,7 +77,7 @@ def run_replay(args: argparse.Namespace) -> dict:
     detector = load_detector(args.checkpoint, args.device)
     source = open_source(args, topics, keyframes_only, detector.config.lidar.num_sweeps)
     summary = replay(source, topics, detector, args.out,
-                     ReplaySettings(args.rate, args.tolerance_ms, keyframes_only, args.video))
+                     ReplaySettings(args.rate, args.tolerance_ms, keyframes_only, args.video, rrd=args.rrd))
     if keyframes_only and args.source == "mcap" and not source.keyframes:
         raise DataError("the recording lists no keyframes (no 'nuscenes-keyframes' metadata); use --detect-on all",
                         args.input)
@@ -94,6 +102,8 @@ def add_to_mcap_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=None, help="MCAP file to write (default: outputs/<scene>.mcap)")
     parser.add_argument("--topics", type=Path, default=None,
                         help="YAML naming the topics and frames to write (default: nuscenes2mcap's names)")
+    parser.add_argument("--format", choices=("foxglove", "ros2"), default="foxglove",
+                        help="message schemas: Foxglove protobuf, or ROS 2 (sensor_msgs, tf2_msgs in CDR)")
 
 
 def run_to_mcap(args: argparse.Namespace) -> Path:
@@ -105,7 +115,7 @@ def run_to_mcap(args: argparse.Namespace) -> Path:
     dataset = open_dataset_arg(args)
     scene = scene_arg(dataset, args)
     out = args.out or Path("outputs") / f"{scene}.mcap"
-    counts = write_recording(NuScenesSource(dataset, scene, load_topic_map(args.topics)), out)
+    counts = write_recording(NuScenesSource(dataset, scene, load_topic_map(args.topics)), out, args.format)
     unreadable = f" ({counts['unreadable']} unreadable files left out)" if counts["unreadable"] else ""
     print(f"{scene}: {counts['sample_data']} sensor messages with transforms{unreadable} -> {out}")
     return out

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from calib.se3 import make_transform, quaternion_to_rotation
+from perception.boxes import Boxes3D
 from perception.data.sensor_files import decode_image
 
 NS = 1_000_000_000  # nanoseconds per second
@@ -18,13 +19,15 @@ NS = 1_000_000_000  # nanoseconds per second
 class LidarSweep:
     """One lidar sweep. points: (N, 4) float32 ``x, y, z, intensity`` in ``frame_id``.
 
-    sample_token: the nuScenes sample this sweep is the keyframe of, '' for other sweeps.
+    sample_token: the nuScenes sample this sweep is the keyframe of, '' for other sweeps. ground_truth: annotated
+    boxes in the ego frame at the sweep's time, when the source has them.
     """
 
     time_ns: int
     frame_id: str
     points: np.ndarray
     sample_token: str = ""
+    ground_truth: Boxes3D | None = None
 
 
 @dataclass(eq=False)
@@ -53,7 +56,8 @@ class CameraImage:
 
 @dataclass(eq=False)
 class CameraInfo:
-    """Intrinsics of a camera: K (3, 3), image size, OpenCV distortion (4 or 5,) or None when rectified."""
+    """Intrinsics of a camera: K (3, 3), image size, OpenCV distortion (4 or 5,) or None when rectified; with
+    ``fisheye``, distortion is the equidistant model's (k1, k2, k3, k4)."""
 
     time_ns: int
     camera: str
@@ -62,6 +66,7 @@ class CameraInfo:
     width: int
     height: int
     distortion: np.ndarray | None = None
+    fisheye: bool = False
 
 
 @dataclass(eq=False)

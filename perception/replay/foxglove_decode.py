@@ -32,6 +32,32 @@ def xyz(vector) -> np.ndarray:
     return np.array([vector.x, vector.y, vector.z], dtype=np.float64)
 
 
+def point_dtype(fields: list[tuple[str, int, str | None]], point_step: int) -> np.dtype:
+    """A structured dtype of one ``point_step``-byte point from (name, byte offset, numpy type or None when the type
+    is unknown) per field; a repeated name keeps its first field. A field that has no type or does not fit raises."""
+    names, formats, offsets = [], [], []
+    for name, offset, type_name in fields:
+        itemsize = np.dtype(type_name).itemsize if type_name else 0
+        if not itemsize or offset + itemsize > point_step:
+            raise CorruptMessage(f"point cloud field '{name}' ({type_name or 'unknown type'}, offset {offset}) "
+                                 f"does not fit a {point_step}-byte point")
+        if name not in names:
+            names.append(name)
+            formats.append(type_name)
+            offsets.append(offset)
+    return np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": point_step})
+
+
+def xyzi_points(packed: np.ndarray) -> np.ndarray:
+    """(N, 4) float32 ``x, y, z, intensity`` (0 when absent) of structured points, rows with NaN or inf coordinates
+    dropped (as the nuScenes loader does)."""
+    points = np.zeros((len(packed), 4), np.float32)
+    for column, name in enumerate(("x", "y", "z", "intensity")):
+        if name in packed.dtype.names:
+            points[:, column] = packed[name]
+    return points[np.isfinite(points[:, :3]).all(axis=1)]
+
+
 def lidar_sweep(message, log_time_ns: int, default_frame: str) -> LidarSweep:
     """Points (N, 4) float32 ``x, y, z, intensity`` (0 when absent) from a ``foxglove.PointCloud`` in its frame.
 
@@ -44,19 +70,9 @@ def lidar_sweep(message, log_time_ns: int, default_frame: str) -> LidarSweep:
         raise CorruptMessage(f"point cloud lacks the field(s) {', '.join(missing)}")
     if stride <= 0 or len(data) % stride:
         raise CorruptMessage(f"point cloud data of {len(data)} bytes is not a whole number of {stride}-byte points")
-    names = [name for name in ("x", "y", "z", "intensity") if name in fields]
-    types = [np.dtype(NUMERIC_TYPES.get(fields[name].type, "V0")) for name in names]
-    for name, dtype in zip(names, types):
-        if dtype.itemsize == 0 or fields[name].offset + dtype.itemsize > stride:
-            raise CorruptMessage(f"point cloud field '{name}' (type {fields[name].type}, offset "
-                                 f"{fields[name].offset}) does not fit a {stride}-byte point")
-    packed = np.frombuffer(data, np.dtype({"names": names, "formats": types, "itemsize": stride,
-                                           "offsets": [fields[name].offset for name in names]}))
-    points = np.zeros((len(packed), 4), np.float32)
-    for column, name in enumerate(("x", "y", "z", "intensity")):
-        if name in fields:
-            points[:, column] = packed[name]
-    points = points[np.isfinite(points[:, :3]).all(axis=1)]
+    used = [(name, fields[name].offset, NUMERIC_TYPES.get(fields[name].type)) for name in ("x", "y", "z", "intensity")
+            if name in fields]
+    points = xyzi_points(np.frombuffer(data, point_dtype(used, stride)))
     if message.HasField("pose"):
         cloud_pose = Transform(0, "", "", xyz(message.pose.position), wxyz(message.pose.orientation))
         if np.linalg.norm(cloud_pose.rotation_wxyz) > 0 and not np.allclose(cloud_pose.parent_from_child, np.eye(4)):

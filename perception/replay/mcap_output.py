@@ -1,4 +1,4 @@
-"""Writing an MCAP file atomically: Foxglove messages, raw pass-through messages and metadata.
+"""Writing an MCAP file atomically: Foxglove messages, ROS 2 (CDR) messages, raw pass-through messages and metadata.
 
 The file is written under a temporary name in the same folder and renamed only when it was closed cleanly, so a
 crash or an interrupted run never leaves a half-written recording under the final name; the temporary files of
@@ -14,7 +14,10 @@ from calib.atomic import remove_stale_temps, temp_prefix
 from mcap.writer import CompressionType, Writer
 
 from perception.replay.events import Recorded
+from perception.replay.events import LidarSweep
+from perception.replay.foxglove_detections import scene_update
 from perception.replay.foxglove_encode import encode_events
+from perception.replay.ros2_msgdefs import SCHEMAS as ROS2_SCHEMAS
 from perception.replay.topics import TopicMap
 
 LIBRARY = "perception replay"
@@ -41,6 +44,11 @@ class McapOutput:
         self._add(self._channel(topic, "protobuf", self._schema(schema.name, schema.encoding, bytes(schema.data))),
                   message.encode(), log_time_ns)
 
+    def write_cdr(self, topic: str, schema_name: str, data: bytes, log_time_ns: int) -> None:
+        """A ROS 2 message serialised to CDR, with the full ``ros2msg`` text of its schema."""
+        schema_id = self._schema(schema_name, "ros2msg", ROS2_SCHEMAS[schema_name].encode())
+        self._add(self._channel(topic, "cdr", schema_id), data, log_time_ns)
+
     def write_raw(self, channel, schema, data: bytes, log_time_ns: int) -> None:
         """A message as read from another MCAP file: its channel and schema records (schema may be None)."""
         schema_id = 0 if schema is None else self._schema(schema.name, schema.encoding, schema.data)
@@ -48,12 +56,17 @@ class McapOutput:
                   log_time_ns)
 
     def write_recorded(self, recorded: Recorded, topics: TopicMap) -> None:
-        """An input message: as stored when it came from an MCAP file, else its (valid) events encoded."""
+        """An input message: as stored when it came from an MCAP file, else its (valid) events encoded, with a
+        sweep's ground truth on ``topics.ground_truth``."""
         if recorded.raw is not None:
             self.write_raw(recorded.raw.channel, recorded.raw.schema, recorded.raw.data, recorded.log_time_ns)
         else:
             for topic, message in encode_events(recorded.events, topics):
                 self.write(topic, message, recorded.log_time_ns)
+            for sweep in recorded.events:
+                if isinstance(sweep, LidarSweep) and sweep.ground_truth is not None:
+                    self.write(topics.ground_truth, scene_update(sweep.ground_truth, sweep.time_ns, topics.ego_frame,
+                                                                 "gt"), recorded.log_time_ns)
 
     def add_metadata(self, name: str, values: dict[str, str]) -> None:
         self._writer.add_metadata(name, values)

@@ -97,7 +97,9 @@ class NuScenesSource:
             if sd["sensor_modality"] == "lidar":
                 points = read_lidar_bin(path, NUSCENES_POINT_FIELDS)[:, :4]
                 token = sd["sample_token"] if sd["is_key_frame"] and channel == LIDAR_CHANNEL else ""
-                recorded.events.append(LidarSweep(time_ns, channel, points, token))
+                truth = self.dataset.ground_truth(nusc.get("sample", token), self.dataset.global_from_ego(sd)) \
+                    if token else None
+                recorded.events.append(LidarSweep(time_ns, channel, points, token, truth))
             else:
                 recorded.events += [
                     CameraInfo(time_ns, channel, channel, np.asarray(mount["camera_intrinsic"], float),

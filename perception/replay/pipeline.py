@@ -1,8 +1,8 @@
 """One replay: a source through sync and the detector into the sinks, and its summary.
 
-Writes into ``out``: ``detections.mcap`` (input topics + boxes), ``results.json`` (when the source has sample
-tokens), ``replay.mp4`` (optional) and ``summary.json`` (latency percentiles, dropped/skipped/corrupt frames,
-damaged recording chunks skipped).
+Writes into ``out``: ``detections.mcap`` (input topics + boxes) and its Foxglove layout, ``results.json`` (when
+the source has sample tokens), ``replay.mp4`` and ``replay.rrd`` (optional) and ``summary.json`` (latency
+percentiles, dropped/skipped/corrupt frames, damaged recording chunks skipped).
 
 ``out`` is checked before any work (a file, a read-only folder or a full disk is one error naming it). A run
 writes into a hidden staging folder inside ``out`` and moves its outputs into place as a set only when it
@@ -22,7 +22,9 @@ from pathlib import Path
 from calib.atomic import atomic_write_bytes, check_writable_folder, remove_stale_temps, temp_prefix
 from perception.errors import USER_ERRORS, DataError
 from perception.inference import Detector
+from perception.replay.foxglove_layout import layout_path
 from perception.replay.jobs import decode_jobs
+from perception.replay.rerun_sink import RerunSink
 from perception.replay.runner import ReplayOptions, run_jobs
 from perception.replay.sinks import McapSink, ResultsSink, VideoSink
 from perception.replay.sync import DEFAULT_TOLERANCE_MS, Synchronizer
@@ -30,8 +32,10 @@ from perception.replay.topics import TopicMap
 from perception.replay.transforms import TransformBuffer
 
 MCAP_NAME, RESULTS_NAME, VIDEO_NAME, SUMMARY_NAME = "detections.mcap", "results.json", "replay.mp4", "summary.json"
+RRD_NAME, LAYOUT_NAME = "replay.rrd", layout_path(MCAP_NAME).name
 PARTIAL_RESULTS_NAME = "results.partial.jsonl"
-OUTPUT_NAMES = (MCAP_NAME, RESULTS_NAME, VIDEO_NAME, PARTIAL_RESULTS_NAME, SUMMARY_NAME)  # moved in this order
+OUTPUT_NAMES = (MCAP_NAME, LAYOUT_NAME, RESULTS_NAME, VIDEO_NAME, RRD_NAME, PARTIAL_RESULTS_NAME,
+                SUMMARY_NAME)  # moved in this order
 
 
 @dataclass
@@ -40,6 +44,7 @@ class ReplaySettings:
     tolerance_ms: float = DEFAULT_TOLERANCE_MS  # the farthest a camera image may be from its sweep
     keyframes_only: bool = False      # only sweeps with a sample token get detections
     video: bool = False
+    rrd: bool = False                 # also write a Rerun recording of the drive
     progress: bool = True
 
 
@@ -76,6 +81,8 @@ def replay_into(staging: Path, out: Path, source, topics: TopicMap, detector: De
     sinks = [McapSink(staging / MCAP_NAME, topics, source.metadata), results]
     if settings.video:
         sinks.append(VideoSink(staging / VIDEO_NAME))
+    if settings.rrd:
+        sinks.append(RerunSink(staging / RRD_NAME))
     start = time.perf_counter()
     stats = run_jobs(decode_jobs(source, synchronizer), detector, sinks,
                      ReplayOptions(settings.rate, settings.progress, source.expected_frames))
@@ -86,7 +93,8 @@ def replay_into(staging: Path, out: Path, source, topics: TopicMap, detector: De
                "skipped_chunks": [chunk.as_dict() for chunk in source.skipped_chunks],
                "outputs": {"mcap": str(out / MCAP_NAME),
                            "results": str(out / RESULTS_NAME) if results.results else None,
-                           "video": str(out / VIDEO_NAME) if settings.video else None}}
+                           "video": str(out / VIDEO_NAME) if settings.video else None,
+                           "rrd": str(out / RRD_NAME) if settings.rrd else None}}
     atomic_write_bytes(staging / SUMMARY_NAME, json.dumps(summary, indent=1).encode())
     return summary
 

@@ -17,8 +17,10 @@ from perception.boxes import Boxes3D
 from perception.data.results import boxes_to_results, write_results
 from perception.replay.events import NS
 from perception.replay.foxglove_detections import image_annotations, scene_update
+from perception.replay.foxglove_layout import LayoutRecorder
 from perception.replay.jobs import Job
 from perception.replay.mcap_output import McapOutput
+from perception.replay.ros2_encode import MARKER_ARRAY, MARKERS_SUFFIX, Ros2Serializer, marker_array
 from perception.replay.topics import TopicMap
 from perception.viz.fused import fused_frame
 from perception.viz.images import VideoFile
@@ -43,18 +45,24 @@ class Sink:
 
 class McapSink(Sink):
     """The input topics unchanged, plus the boxes of every frame (``topics.detections``, in the ego frame at the
-    sweep's time) and their projection into each camera image of the frame (at that image's time)."""
+    sweep's time) and their projection into each camera image of the frame (at that image's time). When the input
+    is ROS 2 (CDR), the boxes also go out as a ``MarkerArray`` on ``topics.detections`` + ``/markers``. A Foxglove
+    layout for the file is written next to it."""
 
     def __init__(self, path: str | Path, topics: TopicMap, metadata: Callable[[], dict[str, dict[str, str]]]):
         """``metadata``: the input's metadata records so far (a recording's are read on the way)."""
         self.topics, self.metadata = topics, metadata
         self.out = McapOutput(path)
         self.written_metadata: set[str] = set()
+        self.ros2_input, self.serializer = False, Ros2Serializer()
+        self.layout = LayoutRecorder(topics)
 
     def passthrough(self, job: Job) -> None:
         self._write_new_metadata()  # before the messages, so a replay of this file meets it first
         for recorded in job.recorded:
             self.out.write_recorded(recorded, self.topics)
+            self.ros2_input |= recorded.raw is not None and recorded.raw.channel.message_encoding == "cdr"
+            self.layout.observe(recorded)
 
     def _write_new_metadata(self) -> None:
         for name, values in self.metadata().items():
@@ -64,6 +72,10 @@ class McapSink(Sink):
 
     def detections(self, job: Job, boxes: Boxes3D) -> None:
         self.out.write(self.topics.detections, scene_update(boxes, job.time_ns, self.topics.ego_frame), job.time_ns)
+        if self.ros2_input:
+            markers = marker_array(boxes, job.time_ns, self.topics.ego_frame)
+            self.out.write_cdr(self.topics.detections + MARKERS_SUFFIX, MARKER_ARRAY,
+                               self.serializer.serialize(MARKER_ARRAY, markers), job.time_ns)
         for name, camera in job.frame.rig.cameras.items():
             time_ns = job.camera_times_ns[name]
             self.out.write(self.topics.camera(name).annotations, image_annotations(camera, boxes, time_ns), time_ns)
@@ -72,6 +84,8 @@ class McapSink(Sink):
         if ok:
             self._write_new_metadata()
         self.out.close(keep=ok)
+        if ok:
+            self.layout.write(self.out.path)
 
 
 class ResultsSink(Sink):

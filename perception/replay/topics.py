@@ -10,6 +10,7 @@ Every key is optional::
     world_frame: map
     ego_frame: base_link
     detections: /detections         # output: 3D boxes (foxglove.SceneUpdate)
+    ground_truth: /ground_truth     # output: annotated boxes, when the source has them
 
 A camera's ``annotations`` topic (default ``/<NAME>/detections``) receives the boxes projected into its image.
 """
@@ -59,9 +60,10 @@ class TopicMap:
     world_frame: str = "map"
     ego_frame: str = "base_link"
     detections: str = "/detections"
+    ground_truth: str = "/ground_truth"
 
     def __post_init__(self):
-        for key in ("lidar", "lidar_frame", "world_frame", "ego_frame", "detections"):
+        for key in ("lidar", "lidar_frame", "world_frame", "ego_frame", "detections", "ground_truth"):
             if not getattr(self, key):
                 raise ValueError(f"'{key}' must be a non-empty string")
         if not self.transforms or not all(self.transforms):

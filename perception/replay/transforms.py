@@ -1,4 +1,9 @@
-"""The transform tree of a recording: the ego pose over time (world → ego) and static sensor mounts under ego."""
+"""The transform tree of a recording: the ego pose over time (world → ego) and static sensor mounts under ego.
+
+The ego pose may come as world → ego or through an intermediate frame, as ROS publishes it (map → odom → base_link:
+odom → base_link over time, map → odom held at its latest value); a recording with no link from that frame to
+the world frame (odom only) uses it as the world.
+"""
 from __future__ import annotations
 
 import bisect
@@ -34,19 +39,27 @@ class TransformBuffer:
         self._static: dict[str, Transform] = {}  # child frame → transform from its parent
 
     def add(self, transform: Transform) -> None:
-        if (transform.parent, transform.child) == (self.world_frame, self.ego_frame):
+        if transform.child == self.ego_frame:
             index = bisect.bisect_left(self._times, transform.time_ns)
             if index < len(self._times) and self._times[index] == transform.time_ns:
                 self._poses[index] = transform
             else:
                 self._times.insert(index, transform.time_ns)
                 self._poses.insert(index, transform)
-        elif transform.child != self.ego_frame:
+        else:
             self._static[transform.child] = transform
 
     def world_from_ego(self, time_ns: int) -> np.ndarray | None:
         """(4, 4) ego pose at ``time_ns``: the recorded one at that time exactly, else interpolated between its
         neighbours (translation linearly, rotation by slerp); None when no pose lies within reach."""
+        parent_from_ego = self._parent_from_ego(time_ns)
+        if parent_from_ego is None:
+            return None
+        parent = self._poses[0].parent
+        return parent_from_ego if parent == self.world_frame else self._world_from(parent) @ parent_from_ego
+
+    def _parent_from_ego(self, time_ns: int) -> np.ndarray | None:
+        """(4, 4) ego pose in its recorded parent frame at ``time_ns`` (see ``world_from_ego``)."""
         times = self._times
         index = bisect.bisect_left(times, time_ns)
         if index < len(times) and times[index] == time_ns:
@@ -60,6 +73,18 @@ class TransformBuffer:
         translation = (1 - fraction) * before.translation + fraction * after.translation
         rotation = quaternion_to_rotation(slerp_wxyz(before.rotation_wxyz, after.rotation_wxyz, fraction))
         return make_transform(rotation, translation)
+
+    def _world_from(self, frame: str) -> np.ndarray:
+        """(4, 4) ``world_from_frame`` through the latest transforms; identity when ``frame`` has no link to the
+        world frame (it is then taken as the world)."""
+        pose, seen = np.eye(4), set()
+        while frame != self.world_frame:
+            if frame in seen or frame not in self._static:
+                return np.eye(4)
+            seen.add(frame)
+            link = self._static[frame]
+            pose, frame = link.parent_from_child @ pose, link.parent
+        return pose
 
     def ego_from(self, frame: str) -> np.ndarray | None:
         """(4, 4) ``ego_from_frame`` through the static transforms, or None when ``frame`` is not connected to ego."""

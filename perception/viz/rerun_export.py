@@ -70,28 +70,47 @@ def log_frame(stream: rr.RecordingStream, frame: Frame, predictions: Boxes3D | N
             stream.log(entity, rr.Image(frame.images[name], color_model="RGB").compress(jpeg_quality=JPEG_QUALITY))
 
 
+class RrdFile:
+    """A ``.rrd`` recording written one frame at a time under a temporary name, renamed by ``close(keep=True)``, so
+    a failure leaves no partial recording."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.partial = self.path.with_name(f".{self.path.stem}.tmp{self.path.suffix}")
+        self.stream = rr.RecordingStream(APPLICATION_ID)
+        self.stream.save(self.partial)
+        self.stream.log("world", rr.ViewCoordinates.RIGHT_HAND_Z_UP, static=True)
+        self.count = 0
+
+    def write(self, frame: Frame, predictions: Boxes3D | None) -> None:
+        """One frame with its predictions (boxes in the frame's ego frame), on the ``frame`` and ``time`` timelines."""
+        self.stream.set_time("frame", sequence=self.count)
+        self.stream.set_time("time", timestamp=frame.timestamp)
+        log_frame(self.stream, frame, predictions)
+        self.count += 1
+
+    def close(self, keep: bool) -> None:
+        if keep:
+            self.stream.flush()
+        self.stream.disconnect()
+        if keep:
+            os.replace(self.partial, self.path)
+        else:
+            self.partial.unlink(missing_ok=True)
+
+
 def export_rrd(path: str | Path, frames: Iterable[tuple[Frame, Boxes3D | None]]) -> int:
     """Write (frame, predictions or None) pairs, boxes in the frame's ego frame, to a ``.rrd`` file; returns the count.
 
     The file is written under a temporary name and renamed when complete, so a failure leaves no partial recording.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    stream = rr.RecordingStream(APPLICATION_ID)
-    stream.save(partial)
-    count = 0
+    rrd = RrdFile(path)
     try:
-        stream.log("world", rr.ViewCoordinates.RIGHT_HAND_Z_UP, static=True)
-        for count, (frame, predictions) in enumerate(frames, start=1):
-            stream.set_time("frame", sequence=count - 1)
-            stream.set_time("time", timestamp=frame.timestamp)
-            log_frame(stream, frame, predictions)
-        stream.flush()
-        stream.disconnect()
+        for frame, predictions in frames:
+            rrd.write(frame, predictions)
     except BaseException:
-        stream.disconnect()
-        partial.unlink(missing_ok=True)
+        rrd.close(keep=False)
         raise
-    os.replace(partial, path)
-    return count
+    rrd.close(keep=True)
+    return rrd.count
