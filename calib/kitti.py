@@ -1,7 +1,9 @@
 """Import KITTI calibration as a rig: object-benchmark files (``calib/*.txt``) and raw-drive files
 (``calib_cam_to_cam.txt`` + ``calib_velo_to_cam.txt``), both read into the object benchmark's matrices.
 
-The ego frame of a KITTI rig is the Velodyne frame (x forward, y left, z up), so ``ego_from_lidar`` is the identity.
+The ego frame of a KITTI rig lies on the road under the Velodyne (x forward, y left, z up; ``EGO_FROM_VELO``), as
+nuScenes' rear-axle ego frame lies on the road: a model that learned objects at nuScenes heights sees KITTI's at the
+same heights.
 """
 from __future__ import annotations
 
@@ -13,6 +15,10 @@ from .errors import CalibrationError
 from .rig import Rig
 from .se3 import invert, make_transform
 from .sensors import Camera, Lidar
+
+VELODYNE_HEIGHT_M = 1.73
+"""Height of the KITTI car's Velodyne above the road (KITTI's sensor setup)."""
+EGO_FROM_VELO = make_transform(np.eye(3), np.array([0.0, 0.0, VELODYNE_HEIGHT_M]))
 
 _SHAPES = {"P0": (3, 4), "P1": (3, 4), "P2": (3, 4), "P3": (3, 4), "R0_rect": (3, 3), "Tr_velo_to_cam": (3, 4)}
 
@@ -69,14 +75,14 @@ def rect_from_velo(matrices: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def rig_from_kitti_calib(path: str | Path, image_width: int, image_height: int, camera: str = "P2") -> Rig:
-    """A one-camera rig (``image_2`` for P2) posed in the Velodyne frame."""
+    """A one-camera rig (``image_2`` for P2) posed in the ego frame under the Velodyne."""
     return rig_from_kitti_matrices(read_kitti_calib(path), image_width, image_height, camera, str(path))
 
 
 def rig_from_kitti_matrices(m: dict[str, np.ndarray], image_width: int, image_height: int, camera: str = "P2",
                             source: str = "", name: str = "") -> Rig:
-    """A one-camera rig posed in the Velodyne frame from ``read_kitti_calib``'s matrices; the camera is named
-    ``name`` (default ``image_2`` for P2)."""
+    """A one-camera rig posed in the ego frame under the Velodyne from ``read_kitti_calib``'s matrices; the camera
+    is named ``name`` (default ``image_2`` for P2)."""
     projection = m[camera]
     intrinsics = projection[:, :3]
     try:
@@ -84,9 +90,9 @@ def rig_from_kitti_matrices(m: dict[str, np.ndarray], image_width: int, image_he
         offset = np.linalg.solve(intrinsics, projection[:, 3])
         name = name or f"image_{camera[1]}"
         cam = Camera(name=name, intrinsics=intrinsics, width=image_width, height=image_height,
-                     ego_from_camera=invert(make_transform(np.eye(3), offset) @ rect_from_velo(m)))
+                     ego_from_camera=EGO_FROM_VELO @ invert(make_transform(np.eye(3), offset) @ rect_from_velo(m)))
     except CalibrationError as error:
         raise error.in_file(source) from None
     except np.linalg.LinAlgError:
         raise CalibrationError("singular intrinsics", source=source, field=camera) from None
-    return Rig(cameras={name: cam}, lidar=Lidar(name="velodyne", ego_from_lidar=np.eye(4)))
+    return Rig(cameras={name: cam}, lidar=Lidar(name="velodyne", ego_from_lidar=EGO_FROM_VELO))

@@ -96,3 +96,16 @@ def test_kitti_labels_classes(kitti_root):
     frame = load_kitti_frame(kitti_root, "000001")  # Truck, Car, Cyclist + DontCare
     assert frame.boxes.labels.tolist() == [CLASS_INDEX[c] for c in ("truck", "car", "bicycle")]
     assert np.all(frame.boxes.num_lidar_pts > 0)
+
+
+@pytest.mark.parametrize("frame_id", ["000002", "000003"])  # a car near the KITTI car on a flat road
+def test_kitti_ego_frame_is_on_the_ground(kitti_root, frame_id):
+    """The ego frame lies on the road under the Velodyne, as nuScenes' does under the rear axle: the road returns
+    sit near z = 0 (within 0.3 m; 1.73 m in the Velodyne frame) and the car boxes stand on it."""
+    frame = load_kitti_frame(kitti_root, frame_id)
+    near = frame.points[np.hypot(frame.points[:, 0], frame.points[:, 1]) < 20]
+    assert abs(np.percentile(near[:, 2], 10)) < 0.3  # the road, the lowest returns around the car
+    cars = frame.boxes.select(frame.boxes.labels == CLASS_INDEX["car"])
+    bottoms = cars.boxes[:, 2] - cars.boxes[:, 5] / 2
+    assert len(cars) and np.all(np.abs(bottoms) < 0.4)
+    np.testing.assert_allclose(frame.rig.lidar.ego_from_lidar[:3, 3], [0.0, 0.0, 1.73])

@@ -4,7 +4,7 @@ from mcap.reader import make_reader
 from mcap_protobuf.decoder import DecoderFactory
 
 from calib import project_boxes
-from calib.kitti import read_kitti_calib, rect_from_velo
+from calib.kitti import EGO_FROM_VELO, read_kitti_calib, rect_from_velo
 from calib.se3 import invert
 from perception.data.kitti import KITTI_CLASSES, read_kitti_labels
 from perception.data.kitti_raw import EARTH_RADIUS_M
@@ -85,11 +85,12 @@ def test_raw_drive_replays_and_boxes_land_on_labels(kitti_root, weights, tmp_pat
     for i, (job, frame_id) in enumerate(zip(jobs, DRIVE_FRAMES)):
         frame = job.frame
         assert frame.images[CAMERA].shape == (375, 1242, 3) and (frame.points[:, 4] == 0).all()
-        if i == 0:  # the world is the first pose's Velodyne frame
+        if i == 0:  # the world is the first pose's ego frame
             np.testing.assert_allclose(frame.global_from_ego, np.eye(4), atol=1e-9)
         calib = read_kitti_calib(kitti_root / "training" / "calib" / f"{frame_id}.txt")
         labels = kitti_root / "training" / "label_2" / f"{frame_id}.txt"
-        assert_boxes_land_on_labels(frame, read_kitti_labels(labels, invert(rect_from_velo(calib))), labels)
+        ego_from_rect = EGO_FROM_VELO @ invert(rect_from_velo(calib))
+        assert_boxes_land_on_labels(frame, read_kitti_labels(labels, ego_from_rect), labels)
     moved = [jobs[i].frame.global_from_ego[:3, 3] for i in range(len(jobs))]
     np.testing.assert_allclose(np.linalg.norm(np.diff(moved, axis=0), axis=1), STEP_M, atol=0.01)
 

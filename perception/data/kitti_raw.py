@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from calib.kitti import matrix, read_key_values, read_kitti_raw_calib
+from calib.kitti import EGO_FROM_VELO, matrix, read_key_values, read_kitti_raw_calib
 from calib.se3 import invert, make_transform
 from perception.errors import DataError
 
@@ -79,8 +79,8 @@ def oxts_pose(values: np.ndarray, scale: float) -> np.ndarray:
 
 
 def ego_poses(folder: Path, count: int) -> np.ndarray:
-    """(count, 4, 4) world_from_velodyne from ``oxts/data`` (one record per sweep in a synced drive) and
-    ``calib_imu_to_velo.txt``; identity poses when the drive has no OXTS folder."""
+    """(count, 4, 4) world_from_ego (the ego frame under the Velodyne) from ``oxts/data`` (one record per sweep in
+    a synced drive) and ``calib_imu_to_velo.txt``; identity poses when the drive has no OXTS folder."""
     files = sorted((folder / "oxts" / "data").glob("*.txt"))
     if not files:
         return np.repeat(np.eye(4)[None], count, axis=0)
@@ -93,7 +93,7 @@ def ego_poses(folder: Path, count: int) -> np.ndarray:
     velo_from_imu = make_transform(matrix(values, "R", (3, 3), str(imu_calib)),
                                    matrix(values, "T", (3, 1), str(imu_calib)).reshape(3))
     imu_from_velo = invert(velo_from_imu)
-    poses = np.stack([oxts_pose(r, scale) @ imu_from_velo for r in records])
+    poses = np.stack([oxts_pose(r, scale) @ imu_from_velo @ invert(EGO_FROM_VELO) for r in records])
     return invert(poses[0]) @ poses
 
 

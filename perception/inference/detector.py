@@ -62,7 +62,8 @@ class Detector:
         if use_points:
             frame = replace(frame, points=recent_sweeps(frame.points, self.config.lidar.num_sweeps))
         sample = frame_to_sample(frame, frame.rig.camera_names if use_cameras else [],
-                                 self.config.camera.image_size, use_points=use_points)
+                                 self.config.camera.image_size, use_points=use_points,
+                                 ego_box=self.config.lidar.ego_box)
         return collate([sample]).to(self.device)
 
     def detect(self, frame: Frame, modalities: tuple[str, ...] = SENSORS) -> Detections:

@@ -72,13 +72,24 @@ def recent_sweeps(points: np.ndarray, num_sweeps: int) -> np.ndarray:
     return points[points[:, 4] <= ages[num_sweeps]]
 
 
+def without_ego_returns(points: np.ndarray, ego_box: tuple[float, ...]) -> np.ndarray:
+    """The points (P, 5) outside ``ego_box`` (x, y, z min then max, ego frame): a lidar on a car's roof sees the
+    roof and body around it, a quarter of a real nuScenes cloud, which would otherwise look like an object."""
+    if not ego_box:
+        return points
+    xyz = points[:, :3]
+    inside = np.all((xyz >= np.asarray(ego_box[:3])) & (xyz <= np.asarray(ego_box[3:])), axis=1)
+    return points[~inside]
+
+
 def frame_to_sample(frame: Frame, camera_names: list[str], input_hw: tuple[int, int], use_points: bool = True,
-                    bev_transform: np.ndarray | None = None, image_crops: list[ImageCrop] | None = None) -> Sample:
+                    bev_transform: np.ndarray | None = None, image_crops: list[ImageCrop] | None = None,
+                    ego_box: tuple[float, ...] = ()) -> Sample:
     """Tensors of one frame: the named cameras (absent ones zero and marked invalid; none when the frame has none
-    of them) and its points, both under ``bev_transform`` (4, 4; identity by default). ``image_crops``: one
-    (scale jitter, crop offset) per camera name, centred crops when None."""
+    of them) and its points outside ``ego_box``, both under ``bev_transform`` (4, 4; identity by default).
+    ``image_crops``: one (scale jitter, crop offset) per camera name, centred crops when None."""
     transform = np.eye(4) if bev_transform is None else bev_transform
-    points = frame.points.copy() if use_points else np.zeros((0, 5), np.float32)
+    points = without_ego_returns(frame.points, ego_box).copy() if use_points else np.zeros((0, 5), np.float32)
     points[:, :3] = points[:, :3] @ transform[:3, :3].T.astype(np.float32) + transform[:3, 3].astype(np.float32)
 
     images = intrinsics = poses = pixel_maps = valid = None

@@ -46,10 +46,15 @@ class LidarConfig:
     voxel_z: float                  # sparse: voxel height in metres
     sparse_channels: tuple[int, ...]  # sparse: stage widths; the height layers halve between stages
     bev_channels: int
+    ego_box: tuple[float, ...]      # returns of the ego vehicle dropped: x, y, z min then max (ego frame); [] keeps all
 
     def __post_init__(self):
         if self.num_sweeps < 0:
             raise ValueError(f"num_sweeps: must be >= 0, got {self.num_sweeps}")
+        if self.ego_box and (len(self.ego_box) != 6 or any(lo >= hi for lo, hi in
+                                                           zip(self.ego_box[:3], self.ego_box[3:]))):
+            raise ValueError(f"ego_box: expected [] or [x_min, y_min, z_min, x_max, y_max, z_max] with each min < max, "
+                             f"got {list(self.ego_box)}")
         if self.voxel_z <= 0:
             raise ValueError(f"voxel_z: must be > 0, got {self.voxel_z}")
 

@@ -15,15 +15,14 @@ from typing import Iterator
 
 import numpy as np
 
-from calib.kitti import read_kitti_calib, rect_from_velo, rig_from_kitti_matrices
+from calib.kitti import EGO_FROM_VELO, read_kitti_calib, rect_from_velo, rig_from_kitti_matrices
 from calib.se3 import invert, rotation_to_quaternion
 from perception.boxes import Boxes3D
 from perception.data.kitti import read_kitti_labels
 from perception.data.kitti_raw import is_raw_drive, read_kitti_drive
-from perception.data.sensor_files import read_lidar_bin
+from perception.data.sensor_files import read_lidar_bin, read_regular_file
 from perception.errors import DataError
 from perception.replay.events import NS, CameraImage, CameraInfo, Fault, LidarSweep, Recorded, Transform
-from perception.replay.nuscenes_source import read_bytes
 from perception.replay.topics import KEYFRAMES_METADATA, SCENE_METADATA, TopicMap
 
 CAMERA = "image_2"
@@ -68,7 +67,7 @@ class KittiSource:
 
     def __init__(self, folder: str | Path, topics: TopicMap):
         self.folder, self.topics = Path(folder), topics
-        self.truncation = None
+        self.truncation, self.skipped_chunks = None, []  # files, not a recording: nothing cut off or damaged
         self.planned = self._raw_drive() if is_raw_drive(self.folder) else self._object_frames()
         self.expected_frames = sum(p.lidar is not None for p in self.planned)
         self.keyframes = {str(p.time_ns): p.sample_token for p in self.planned if p.lidar is not None}
@@ -83,7 +82,7 @@ class KittiSource:
 
     def _mounts(self, time_ns: int, world_from_ego: np.ndarray, ego_from_camera: np.ndarray) -> list[Transform]:
         return [transform(time_ns, self.topics.world_frame, self.topics.ego_frame, world_from_ego),
-                transform(time_ns, self.topics.ego_frame, LIDAR_FRAME, np.eye(4)),
+                transform(time_ns, self.topics.ego_frame, LIDAR_FRAME, EGO_FROM_VELO),
                 transform(time_ns, self.topics.ego_frame, CAMERA, ego_from_camera)]
 
     def _raw_drive(self) -> list[Planned]:
@@ -119,7 +118,8 @@ class KittiSource:
             width, height = png_size(image_path.read_bytes())
             camera = rig_from_kitti_matrices(calib, width, height, name=CAMERA).cameras[CAMERA]
             labels = base / "label_2" / f"{path.stem}.txt"
-            truth = read_kitti_labels(labels, invert(rect_from_velo(calib))) if labels.is_file() else None
+            truth = read_kitti_labels(labels, EGO_FROM_VELO @ invert(rect_from_velo(calib))) if labels.is_file() \
+                else None
             planned.append(Planned(time_ns, [*self._mounts(time_ns, np.eye(4), camera.ego_from_camera),
                                              CameraInfo(time_ns, CAMERA, CAMERA, camera.intrinsics, width, height)],
                                    path, image_path, f"kitti-{base.name}-{path.stem}", truth))
@@ -138,7 +138,7 @@ class KittiSource:
                                                   planned.sample_token, planned.ground_truth))
             topic = self.topics.camera(CAMERA).image
             if planned.image is not None:
-                recorded.events.append(CameraImage(planned.time_ns, CAMERA, CAMERA, read_bytes(planned.image), "png",
+                recorded.events.append(CameraImage(planned.time_ns, CAMERA, CAMERA, read_regular_file(planned.image, "image"), "png",
                                                    topic=topic, log_time_ns=planned.time_ns))
         except DataError as error:
             recorded.fault = Fault("unreadable", topic, planned.time_ns, str(error))

@@ -49,9 +49,11 @@ def augment_boxes(boxes: np.ndarray, transform: np.ndarray) -> np.ndarray:
 
 def training_sample(frame: Frame, camera_names: list[str], input_hw: tuple[int, int], class_index: dict[int, int],
                     augment: AugmentConfig | None = None, rng: np.random.Generator | None = None,
-                    use_cameras: bool = True, use_points: bool = True) -> TrainingSample:
+                    use_cameras: bool = True, use_points: bool = True,
+                    ego_box: tuple[float, ...] = ()) -> TrainingSample:
     """Tensors and ground truth of one frame. ``class_index`` maps dataset labels to model labels (others are
-    dropped, as are boxes without lidar points, which the nuScenes evaluator drops too).
+    dropped, as are boxes without lidar points, which the nuScenes evaluator drops too); points inside ``ego_box``
+    (the ego vehicle's own returns) are dropped as at inference.
 
     With ``augment``, the global transform, modality dropout and per-camera scale/crop jitter are drawn from
     ``rng`` in that order.
@@ -67,7 +69,8 @@ def training_sample(frame: Frame, camera_names: list[str], input_hw: tuple[int, 
         jitter = augment.image_crop_jitter
         crops = [(rng.uniform(*augment.image_resize),
                   (0.5 + (rng.random() - 0.5) * jitter, 1.0 - rng.random() * jitter)) for _ in camera_names]
-    sample = frame_to_sample(frame, camera_names if use_cameras else [], input_hw, use_points, transform, crops)
+    sample = frame_to_sample(frame, camera_names if use_cameras else [], input_hw, use_points, transform, crops,
+                             ego_box)
 
     boxes, labels = np.zeros((0, 9)), np.zeros(0, dtype=np.int64)
     if frame.boxes is not None and len(frame.boxes):

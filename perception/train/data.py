@@ -34,7 +34,8 @@ class FrameDataset(Dataset):
         return training_sample(frame, self.camera_names if self.config.camera.enabled else [],
                                self.config.camera.image_size, self.class_index,
                                self.augment, rng,
-                               use_points=self.config.lidar.enabled or self.config.camera.depth_loss_weight > 0)
+                               use_points=self.config.lidar.enabled or self.config.camera.depth_loss_weight > 0,
+                               ego_box=self.config.lidar.ego_box)
 
 
 class EpochSampler(Sampler[int]):
