@@ -59,8 +59,8 @@ def test_demo_main_job_with_shipped_weights(synth_root, tmp_path, capsys):
     assert main(["demo", "--data", str(synth_root), "--out", str(out)]) == 0
     assert json.loads((out / "eval" / "metrics.json").read_text())["num_samples"] == 6
     for scene in ("synth-0007-0000", "synth-0007-0001"):
-        assert {p.name for p in (out / scene).iterdir()} == {"detections.mcap", "replay.mp4", "results.json",
-                                                             "summary.json"}
+        assert {p.name for p in (out / scene).iterdir()} == {"detections.mcap", "detections.layout.json",
+                                                             "replay.mp4", "results.json", "summary.json"}
     assert "mAP" in capsys.readouterr().out
 
 

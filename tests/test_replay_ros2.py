@@ -91,9 +91,15 @@ def test_ros2_bag_replays_to_the_tables_detections(synth_root, bag, weights, tmp
     for job in synced_jobs(McapSource(path, TopicMap()), keyframes_only=True):
         expected = dataset.frame(job.sample_token)
         expected.points[:, 3] = 0
-        got, want = detector.detect(job.frame), detector.detect(expected)
+        got, want = (confident(detector.detect(frame)) for frame in (job.frame, expected))
         np.testing.assert_array_equal(got.labels, want.labels)
         np.testing.assert_allclose(got.boxes, want.boxes, atol=1e-3)
+
+
+def confident(detections):
+    """The detections of score >= 0.3 (what a user sees), best first: float64 and float32 points agree to 1e-7 m,
+    which can swap two near-tied boxes at the 300-box cap but not the confident ones."""
+    return detections.select(detections.scores >= 0.3)
 
 
 def write_faulty_bag(path) -> None:
