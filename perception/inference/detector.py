@@ -55,7 +55,14 @@ class Detector:
         """``detect`` and the seconds of its ``preprocess``, ``model`` and ``postprocess`` stages."""
         start = time.perf_counter()
         batch = self.model_input(frame, modalities)
-        model_start = time.perf_counter()
+        preprocess_s = time.perf_counter() - start
+        detections, seconds = self.infer(batch)
+        return detections, {"preprocess": preprocess_s, **seconds}
+
+    def infer(self, batch: DetectorInput) -> tuple[Detections, dict[str, float]]:
+        """Detections of a batch of one (``model_input``'s) and the seconds of its ``model`` and ``postprocess``
+        stages; a pipeline prepares the next frame's input in another thread meanwhile."""
+        start = time.perf_counter()
         with torch.no_grad():
             output = self.model(batch)
         if self.device.type == "cuda":  # CUDA runs asynchronously: wait, so the time is the model's
@@ -65,9 +72,7 @@ class Detector:
         boxes = decoded.boxes.double().cpu().numpy()
         labels = self.to_dataset_label[decoded.labels.cpu()].numpy()
         detections = Detections.from_arrays(boxes, decoded.scores.float().cpu().numpy(), labels)
-        end = time.perf_counter()
-        return detections, {"preprocess": model_start - start, "model": model_end - model_start,
-                            "postprocess": end - model_end}
+        return detections, {"model": model_end - start, "postprocess": time.perf_counter() - model_end}
 
 
 def load_detector(weights: str | Path = "demo", device: str | torch.device | None = "cpu",
