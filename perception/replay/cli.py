@@ -38,6 +38,9 @@ def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the farthest in time a camera image may be from its sweep")
     parser.add_argument("--video", action="store_true", help="also write replay.mp4 (camera ring with boxes)")
     add_device_argument(parser)
+    parser.add_argument("--eager", action="store_true",
+                        help="run the model as trained, without folding its batch norms (slower, same detections "
+                             "within float rounding)")
 
 
 def open_source(args: argparse.Namespace, topics, keyframes_only: bool, num_sweeps: int):
@@ -64,7 +67,7 @@ def run_replay(args: argparse.Namespace) -> dict:
         raise DataError(f"--rate must be >= 0 and --tolerance-ms > 0, got {args.rate} and {args.tolerance_ms}")
     keyframes_only = (args.detect_on or ("keyframes" if args.source == "nuscenes" else "all")) == "keyframes"
     topics = load_topic_map(args.topics)
-    detector = load_detector(args.checkpoint, args.device)
+    detector = load_detector(args.checkpoint, args.device, optimize=not args.eager)
     source = open_source(args, topics, keyframes_only, detector.config.lidar.num_sweeps)
     summary = replay(source, topics, detector, args.out,
                      ReplaySettings(args.rate, args.tolerance_ms, keyframes_only, args.video))
