@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
 # Set up everything the pipeline needs on a fresh Debian/Ubuntu x86_64 machine with Python 3.11:
 # the system library open3d needs, a virtual environment in .venv, the pinned Python stack (with the test runner
-# and the optional sparse lidar encoder) and this package.
+# and the optional sparse lidar encoder) and this package. `--fleet` also installs Ray (the optional 'fleet' extra,
+# for `perception replay --recordings`).
 # Idempotent: a second run only checks and returns quickly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
+FLEET=0
+for arg in "$@"; do
+    case "$arg" in
+        --fleet) FLEET=1 ;;
+        *) echo "usage: tools/setup.sh [--fleet]" >&2; exit 2 ;;
+    esac
+done
 
 if ! ldconfig -p 2>/dev/null | grep -q 'libusb-1.0.so.0'; then
     echo "[setup] installing system package libusb-1.0-0 (needed by open3d)"
@@ -14,19 +22,25 @@ if ! ldconfig -p 2>/dev/null | grep -q 'libusb-1.0.so.0'; then
 fi
 
 stamp=.venv/.setup-stamp
+fleet_stamp=.venv/.setup-fleet-stamp
 want=$(cat pyproject.toml tools/setup.sh | sha256sum | cut -d' ' -f1)
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-    exit 0
+PIP=".venv/bin/python -m pip --disable-pip-version-check -q"
+
+if ! { [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; }; then
+    [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+    echo "[setup] installing the pinned Python stack into .venv (first run: about two minutes)"
+    # torch and torchvision first and exactly pinned: they must come as a matching pair.
+    $PIP install torch==2.14.1 torchvision==0.29.1
+    $PIP install -e '.[dev,sparse]'
+    # nuscenes-devkit pins numpy<2, which the rest of the stack cannot use; its evaluator works on numpy 2,
+    # so it is installed without its own pins (its plain dependencies are in pyproject.toml).
+    $PIP install --no-deps nuscenes-devkit==1.2.0
+    echo "$want" > "$stamp"
+    echo "[setup] done"
 fi
 
-[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-PIP=".venv/bin/python -m pip --disable-pip-version-check -q"
-echo "[setup] installing the pinned Python stack into .venv (first run: about two minutes)"
-# torch and torchvision first and exactly pinned: they must come as a matching pair.
-$PIP install torch==2.14.1 torchvision==0.29.1
-$PIP install -e '.[dev,sparse]'
-# nuscenes-devkit pins numpy<2, which the rest of the stack cannot use; its evaluator works on numpy 2,
-# so it is installed without its own pins (its plain dependencies are in pyproject.toml).
-$PIP install --no-deps nuscenes-devkit==1.2.0
-echo "$want" > "$stamp"
-echo "[setup] done"
+if [ "$FLEET" = 1 ] && ! { [ -f "$fleet_stamp" ] && [ "$(cat "$fleet_stamp")" = "$want" ]; }; then
+    echo "[setup] installing Ray (the 'fleet' extra)"
+    $PIP install -e '.[fleet]'
+    echo "$want" > "$fleet_stamp"
+fi
