@@ -19,7 +19,7 @@ import torch
 
 from calib import load_rig
 from calib.atomic import atomic_write_bytes
-from perception.inference.optimize import optimize_for_inference
+from perception.inference.optimize import inference_threads, optimize_for_inference
 from perception.inference.preprocess import resize_crop, undo_resize_crop
 from perception.models.camera.lift import depth_bin_centres, frustum_grid, frustum_to_ego
 from perception.models.config import DetectorConfig
@@ -112,26 +112,32 @@ class StageTimer:
 def bench_model(config: DetectorConfig, device: torch.device, frames: int, warmup: int, num_points: int,
                 amp: bool) -> dict[str, dict]:
     """Per-stage and end-to-end latency (voxelization, pooling, decode and NMS included), FPS and peak memory of
-    the model as trained (``eager``) and as ``Detector`` runs it (``optimised``: batch norms folded, channels-last
-    on a CPU), with the same weights and input, timed frame by frame in alternation so both meet the same load."""
+    the model as trained (``eager``, torch's default threads) and as ``Detector`` runs it (``optimised``: batch
+    norms folded, channels-last and all cores but one on a CPU), with the same weights and input, timed frame by
+    frame in alternation so both meet the same load."""
     eager = FusionDetector(config).to(device).eval()
     models = {"eager": eager, "optimised": optimize_for_inference(copy.deepcopy(eager))}
+    threads = {"eager": torch.get_num_threads(),
+               "optimised": inference_threads() if device.type == "cpu" else torch.get_num_threads()}
     timers = {name: StageTimer(model, device) for name, model in models.items()}
     batch = random_frame(config, device, num_points)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if amp else nullcontext()
 
-    def runner(model: FusionDetector):
+    def runner(model: FusionDetector, thread_count: int):
         def run():
+            torch.set_num_threads(thread_count)
             with torch.no_grad(), autocast:
                 model.predict(batch)
         return run
 
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    totals = time_alternately({name: runner(model) for name, model in models.items()}, device, warmup, frames)
+    totals = time_alternately({name: runner(model, threads[name]) for name, model in models.items()}, device,
+                              warmup, frames)
     results = {}
     for name, model in models.items():
         samples = {stage: s[warmup:] for stage, s in timers[name].samples.items()}
+        torch.set_num_threads(threads[name])
         with torch.no_grad(), autocast:
             output = model(batch)
         decode_ms = time_ms(lambda: model.decode(output), device, warmup, frames)
@@ -139,7 +145,8 @@ def bench_model(config: DetectorConfig, device: torch.device, frames: int, warmu
                          "stages_ms": {stage: percentiles(s) for stage, s in samples.items()}
                          | {"decode_and_nms": decode_ms},
                          "parameters_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 2),
-                         "amp_bf16": amp, "points": num_points}
+                         "amp_bf16": amp, "points": num_points, "threads": threads[name]}
+    torch.set_num_threads(threads["eager"])
     if device.type == "cuda":
         results["optimised"]["peak_memory_gb"] = round(torch.cuda.max_memory_allocated(device) / 2 ** 30, 3)
     return results
@@ -287,7 +294,8 @@ def report_markdown(report: dict) -> str:
     model, eager = report["model"], report["model_eager"]
     lines = [f"# Benchmark: {report['config']} on {report['device']} (torch {report['torch']})", "",
              f"End to end (batch 1, bf16 autocast: {model['amp_bf16']}, {model['points']} points), optimised "
-             f"(batch norms folded, channels-last on a CPU; what `Detector` runs): p50 "
+             f"(batch norms folded, channels-last and {model['threads']} threads on a CPU; what `Detector` runs; "
+             f"eager: {eager['threads']} threads): p50 "
              f"{model['end_to_end_ms']['p50']:.2f} ms, p95 {model['end_to_end_ms']['p95']:.2f} ms, {model['fps']} FPS"
              + (f", peak memory {model['peak_memory_gb']} GB" if "peak_memory_gb" in model else "")
              + f"; {report['optimised_speedup']}× the eager model's p50 (timed in alternation)", "",

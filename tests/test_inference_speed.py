@@ -3,7 +3,7 @@ import numpy as np
 import torch
 
 import perception
-from perception.inference.optimize import fold_batch_norms, optimize_for_inference
+from perception.inference.optimize import fold_batch_norms, inference_threads, optimize_for_inference
 from perception.models.config import load_config
 from perception.models.detector import FusionDetector
 
@@ -44,3 +44,7 @@ def test_every_batch_norm_after_a_convolution_is_folded():
     model = FusionDetector(load_config("configs/demo.yaml")).eval()
     left = [m for m in optimize_for_inference(model).modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert left == [] and fold_batch_norms(model) == 0  # nothing left to fold a second time
+
+
+def test_the_model_leaves_one_core_to_the_other_stages():
+    assert [inference_threads(cores) for cores in (1, 2, 16)] == [1, 1, 15]

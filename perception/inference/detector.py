@@ -15,7 +15,7 @@ from perception.data.frame import Frame
 from perception.errors import DataError
 from perception.inference.detections import Detections
 from perception.inference.device import resolve_device
-from perception.inference.optimize import optimize_for_inference
+from perception.inference.optimize import inference_threads, optimize_for_inference
 from perception.inference.preprocess import collate, frame_to_sample, recent_sweeps
 from perception.inference.weights import load_model
 from perception.models.config import DetectorConfig
@@ -81,7 +81,12 @@ def load_detector(weights: str | Path = "demo", device: str | torch.device | Non
     """A ``Detector`` from weights: ``"demo"`` (the shipped weights), a ``weights/*.json`` (or ``.safetensors``)
     file, or a training run folder. ``device`` None picks CUDA when available; ``config`` replaces the stored one
     (it must describe the same network, e.g. another score threshold). ``optimize`` folds batch norms and, on a CPU,
-    uses channels-last weights (``perception.inference.optimize``); False keeps the model as trained (eager)."""
+    uses channels-last weights and sets torch's threads to all cores but one (``perception.inference.optimize``);
+    False keeps the model as trained (eager) and the threads as they are."""
     device = resolve_device(device)
     model, config = load_model(weights, device, config)
-    return Detector(optimize_for_inference(model) if optimize else model, config, device)
+    if not optimize:
+        return Detector(model, config, device)
+    if device.type == "cpu":
+        torch.set_num_threads(inference_threads())
+    return Detector(optimize_for_inference(model), config, device)

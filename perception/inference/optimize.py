@@ -1,10 +1,14 @@
 """Inference-only rewrites of a trained model that make it faster on a CPU and leave its outputs equal within
 float rounding: batch norms folded into the convolutions before them, and 4D weights in channels-last layout (what
-oneDNN's convolutions run fastest on, so activations stay in it from one convolution to the next).
+oneDNN's convolutions run fastest on, so activations stay in it from one convolution to the next). And the thread
+setting for it: torch's intra-op threads on all cores but one, which is left to the replay pipeline's other stages
+(and to whatever else the machine runs: OpenMP threads that wait for a busy core stall every operator).
 
 The model is changed in place and is for inference only afterwards (a folded batch norm no longer trains).
 """
 from __future__ import annotations
+
+import os
 
 import torch
 from torch import nn
@@ -55,3 +59,8 @@ def optimize_for_inference(model: nn.Module) -> nn.Module:
     if next(model.parameters()).device.type == "cpu":
         model.to(memory_format=torch.channels_last)
     return model
+
+
+def inference_threads(cores: int | None = None) -> int:
+    """Intra-op threads for the model on a CPU of ``cores`` cores (default: this one's): all but one, at least 1."""
+    return max(1, (cores or os.cpu_count() or 1) - 1)
