@@ -37,12 +37,13 @@ if TYPE_CHECKING:
     from perception.inference import Detections, Detector
 
 
-def load_detector(weights="demo", device="cpu") -> "Detector":
+def load_detector(weights="demo", device="cpu", optimize: bool = True) -> "Detector":
     """A detector from ``"demo"`` (the shipped weights), a weights ``.json``/``.safetensors`` file or a training
-    run folder, on ``device`` (``"cpu"``, ``"cuda"``, or None for CUDA when available)."""
+    run folder, on ``device`` (``"cpu"``, ``"cuda"``, or None for CUDA when available); ``optimize`` False keeps the
+    trained model as it is instead of folding its batch norms (same detections within float rounding, slower)."""
     from perception.inference import load_detector as load
 
-    return load(weights, device)
+    return load(weights, device, optimize=optimize)
 
 
 def open_dataset(dataroot, version: str | None = None, num_sweeps: int = 9) -> "NuScenesDataset":

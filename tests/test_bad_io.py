@@ -174,14 +174,14 @@ def test_a_failed_replay_keeps_the_previous_outputs_and_the_results_done(synth_r
 
     calls = []
 
-    def disk_full_at_third_frame(self, frame, modalities):
+    def disk_full_at_third_frame(self, batch, frame_token=""):
         calls.append(1)
         if len(calls) == 3:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(out / "detections.mcap"))
-        return detect_timed(self, frame, modalities)
+        return infer(self, batch, frame_token)
 
-    detect_timed = Detector.detect_timed
-    monkeypatch.setattr(Detector, "detect_timed", disk_full_at_third_frame)
+    infer = Detector.infer
+    monkeypatch.setattr(Detector, "infer", disk_full_at_third_frame)
     assert main(replay_argv(synth_root, weights, out)) == 2
     partial = out / "results.partial.jsonl"
     assert one_error_line(capsys) == (f"error: {out / 'detections.mcap'}: No space left on device; the results of "
@@ -197,7 +197,7 @@ def test_a_failed_replay_keeps_the_previous_outputs_and_the_results_done(synth_r
 
 
 def test_out_that_is_a_file_fails_before_any_work(synth_root, weights, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(Detector, "detect_timed", lambda *args: pytest.fail("the replay should not start"))
+    monkeypatch.setattr(Detector, "infer", lambda *args: pytest.fail("the replay should not start"))
     out = tmp_path / "out"
     out.write_text("my notes")
     assert main(replay_argv(synth_root, weights, out)) == 2
@@ -216,7 +216,7 @@ def test_read_only_out_fails_before_any_work(synth_root, weights, tmp_path, caps
 
 def test_unwritable_or_full_out_is_one_line_naming_it(synth_root, weights, tmp_path, capsys, monkeypatch):
     """What a read-only folder (as root, simulated) and a full disk look like; checked before any work."""
-    monkeypatch.setattr(Detector, "detect_timed", lambda *args: pytest.fail("the replay should not start"))
+    monkeypatch.setattr(Detector, "infer", lambda *args: pytest.fail("the replay should not start"))
     out = tmp_path / "out"
     with monkeypatch.context() as patch:
         patch.setattr(os, "access", lambda path, mode: False)

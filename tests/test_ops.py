@@ -214,6 +214,17 @@ def test_empty_input_gives_no_voxels():
     assert voxels.coords.shape == (0, 4) and voxels.point_voxel.shape == (0,) and voxels.kept.shape == (0,)
 
 
+def test_flag_deduplication_of_keys_is_torch_unique():
+    from perception.ops.voxelize import DENSE_KEYS, unique_keys
+
+    generator = torch.Generator().manual_seed(0)
+    for space in (1, 1000, 70_000, DENSE_KEYS + 1):  # the last one sorts
+        key = torch.randint(0, space, (5000,), generator=generator)
+        for found, expected in zip(unique_keys(key, space), torch.unique(key, sorted=True, return_inverse=True)):
+            assert torch.equal(found, expected)
+    assert [len(x) for x in unique_keys(torch.zeros(0, dtype=torch.long), 100)] == [0, 0]
+
+
 def test_scatter_mean_and_max():
     values = torch.tensor([[1.0, -5.0], [3.0, -1.0], [10.0, 2.0]])
     index = torch.tensor([1, 1, 0])

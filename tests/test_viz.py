@@ -15,7 +15,8 @@ from perception.data.nuscenes import NuScenesDataset
 from perception.ops.grid import BEVGrid
 from perception.viz import scene3d
 from perception.viz.bev import BACKGROUND, BEVView, branch_heat, heat_on_view, render_bev
-from perception.viz.camera_view import camera_ring, draw_boxes
+from perception.viz.camera_view import camera_ring, draw_boxes, draw_points
+from perception.viz.style import depth_colors
 from perception.viz.fused import fused_frame
 from perception.viz.images import write_image
 from perception.viz.video import write_scene_video
@@ -57,6 +58,20 @@ def test_box_corners_drawn_at_hand_computed_pixels():
         assert not lit(image, u, v), (u, v)
     ys, xs = np.nonzero(image.any(axis=2))
     assert xs.min() >= 498 and xs.max() <= 719 and ys.min() >= 348 and ys.max() <= 552
+
+
+def test_single_pixel_points_match_opencv_dots_with_the_nearest_on_top():
+    # Points straight ahead of the camera (ego +x), many sharing a pixel at different depths.
+    rng = np.random.default_rng(0)
+    points = np.column_stack([rng.uniform(3, 60, 5000), rng.integers(-20, 20, 5000) * 0.05,
+                              1.5 + rng.integers(-10, 10, 5000) * 0.05])
+    image = draw_points(np.zeros((900, 1600, 3), np.uint8), CAMERA, points, radius=0)
+    pixels, depth, visible = CAMERA.project(points)
+    expected = np.zeros_like(image)
+    for i in np.argsort(-depth[visible], kind="stable"):
+        (u, v), color = pixels[visible][i].astype(int), depth_colors(depth[visible][i:i + 1])[0]
+        cv2.circle(expected, (int(u), int(v)), 0, tuple(int(c) for c in color), -1)
+    assert visible.sum() > 1000 and np.array_equal(image, expected)
 
 
 def test_box_behind_camera_draws_nothing():

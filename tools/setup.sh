@@ -3,6 +3,7 @@
 # the system library open3d needs, a virtual environment in .venv, the pinned Python stack (with the test tools)
 # and this package. Optional extras only when asked:
 #   --sparse   the sparse 3D lidar encoder (spconv; lidar.encoder: sparse)
+#   --fleet    Ray, for `perception replay --recordings` over a fleet of recordings
 # Idempotent: a second run with the same options only checks and returns quickly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +13,8 @@ extras="dev"
 for option in "$@"; do
     case "$option" in
         --sparse) extras="$extras,sparse" ;;
-        *) echo "usage: tools/setup.sh [--sparse]" >&2; exit 2 ;;
+        --fleet) extras="$extras,fleet" ;;
+        *) echo "usage: tools/setup.sh [--sparse] [--fleet]" >&2; exit 2 ;;
     esac
 done
 

@@ -17,6 +17,7 @@ from perception.data.frame import Frame
 from perception.errors import DataError
 from perception.inference.detections import Detections
 from perception.inference.device import resolve_device
+from perception.inference.optimize import optimize_for_inference
 from perception.inference.preprocess import collate, frame_to_sample, recent_sweeps
 from perception.inference.weights import load_model
 from perception.models.config import DetectorConfig
@@ -74,7 +75,15 @@ class Detector:
         """``detect`` and the seconds of its ``preprocess``, ``model`` and ``postprocess`` stages."""
         start = time.perf_counter()
         batch = self.model_input(frame, modalities)
-        model_start = time.perf_counter()
+        preprocess_s = time.perf_counter() - start
+        detections, seconds = self.infer(batch, frame.token)
+        return detections, {"preprocess": preprocess_s, **seconds}
+
+    def infer(self, batch: DetectorInput, frame_token: str = "") -> tuple[Detections, dict[str, float]]:
+        """Detections of a batch of one (``model_input``'s) and the seconds of its ``model`` and ``postprocess``
+        stages; a pipeline prepares the next frame's input in another thread meanwhile. Boxes no real scene has
+        (non-finite, outside the grid, absurd sizes) are dropped with a warning naming ``frame_token``."""
+        start = time.perf_counter()
         with torch.no_grad():
             output = self.model(batch)
         if self.device.type == "cuda":  # CUDA runs asynchronously: wait, so the time is the model's
@@ -86,19 +95,18 @@ class Detector:
         keep = plausible_boxes(boxes, scores, self.config.bev)
         if not keep.all():
             log.warning("frame %s: dropped %d of %d detections with non-finite values, a centre outside the BEV "
-                        "grid or a size over %g m (corrupt input or weights?)", frame.token, (~keep).sum(),
+                        "grid or a size over %g m (corrupt input or weights?)", frame_token, (~keep).sum(),
                         len(keep), MAX_BOX_SIZE_M)
         detections = Detections.from_arrays(boxes[keep], scores[keep], labels[keep])
-        end = time.perf_counter()
-        return detections, {"preprocess": model_start - start, "model": model_end - model_start,
-                            "postprocess": end - model_end}
+        return detections, {"model": model_end - start, "postprocess": time.perf_counter() - model_end}
 
 
 def load_detector(weights: str | Path = "demo", device: str | torch.device | None = "cpu",
-                  config: DetectorConfig | None = None) -> Detector:
+                  config: DetectorConfig | None = None, optimize: bool = True) -> Detector:
     """A ``Detector`` from weights: ``"demo"`` (the shipped weights), a ``weights/*.json`` (or ``.safetensors``)
     file, or a training run folder. ``device`` None picks CUDA when available; ``config`` replaces the stored one
-    (it must describe the same network, e.g. another score threshold)."""
+    (it must describe the same network, e.g. another score threshold). ``optimize`` folds batch norms and, on a CPU,
+    uses channels-last weights (``perception.inference.optimize``); False keeps the model as trained (eager)."""
     device = resolve_device(device)
     model, config = load_model(weights, device, config)
-    return Detector(model, config, device)
+    return Detector(optimize_for_inference(model) if optimize else model, config, device)

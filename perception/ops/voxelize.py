@@ -4,6 +4,7 @@ Runs on the points' device with a sort-based ``torch.unique``; no compiled exten
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -59,23 +60,41 @@ def voxelize(points: Tensor, batch_index: Tensor, grid: BEVGrid, voxel_z: float 
 
     iz = fz[kept].floor().long()
     key = ((batch_index[kept].long() * nz + iz) * ny + iy[kept]) * nx + ix[kept]
-    voxel_key, point_voxel = torch.unique(key, sorted=True, return_inverse=True)
+    batch_size = int(batch_index.max()) + 1 if len(batch_index) else 1
+    voxel_key, point_voxel = unique_keys(key, batch_size * nz * ny * nx)
     coords = torch.stack([voxel_key // (nz * ny * nx), voxel_key // (ny * nx) % nz, voxel_key // nx % ny,
                           voxel_key % nx], dim=1)
     return Voxels(coords, point_voxel, kept)
 
 
-def _expand_index(index: Tensor, values: Tensor) -> Tensor:
-    return index.view(-1, *([1] * (values.dim() - 1))).expand_as(values)
+warnings.filterwarnings("ignore", message=r"index_reduce\(\) is in beta")  # stable in use since torch 2.0
+
+DENSE_KEYS = 1 << 24
+"""Key spaces up to this size (16 MiB of flags) are deduplicated by marking occupied keys, larger ones by sorting."""
+
+
+def unique_keys(key: Tensor, key_space: int) -> tuple[Tensor, Tensor]:
+    """``torch.unique(key, sorted=True, return_inverse=True)`` for keys (N,) in [0, key_space): the sorted distinct
+    keys (V,) and each key's row among them (N,). A small key space is marked in a flag array instead of sorting
+    the keys: O(N + key_space), the same result."""
+    if key_space > DENSE_KEYS:
+        return torch.unique(key, sorted=True, return_inverse=True)
+    occupied = torch.zeros(key_space, dtype=torch.bool, device=key.device)
+    occupied[key] = True
+    row = torch.cumsum(occupied, dim=0) - 1
+    return occupied.nonzero().squeeze(1), row[key]
 
 
 def scatter_mean(values: Tensor, index: Tensor, num_groups: int) -> Tensor:
-    """Mean of the rows of values (M, ...) per group index (M,) → (num_groups, ...); 0 for empty groups."""
-    out = values.new_zeros((num_groups, *values.shape[1:]))
-    return out.scatter_reduce(0, _expand_index(index, values), values, reduce="mean", include_self=False)
+    """Mean of the rows of values (M, ...) per group index (M,) → (num_groups, ...); 0 for empty groups (a sum by
+    ``index_add_`` over the group sizes: about twice as fast on a CPU as ``scatter_reduce``'s mean)."""
+    sums = values.new_zeros((num_groups, *values.shape[1:])).index_add_(0, index, values)
+    counts = torch.bincount(index, minlength=num_groups).clamp(min=1).to(values.dtype)
+    return sums / counts.view(-1, *([1] * (values.dim() - 1)))
 
 
 def scatter_max(values: Tensor, index: Tensor, num_groups: int) -> Tensor:
-    """Element-wise max of the rows of values (M, ...) per group index (M,) → (num_groups, ...); 0 if empty."""
+    """Element-wise max of the rows of values (M, ...) per group index (M,) → (num_groups, ...); 0 if empty
+    (``index_reduce_``: no index expanded to the values' shape, about twice as fast on a CPU as ``scatter_reduce``)."""
     out = values.new_zeros((num_groups, *values.shape[1:]))
-    return out.scatter_reduce(0, _expand_index(index, values), values, reduce="amax", include_self=False)
+    return out.index_reduce_(0, index, values, "amax", include_self=False)

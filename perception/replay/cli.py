@@ -14,9 +14,9 @@ DEFAULT_OUT = Path("outputs/replay")
 
 
 def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--source", choices=("nuscenes", "mcap", "kitti"), required=True,
+    parser.add_argument("--source", choices=("nuscenes", "mcap", "kitti"), default=None,
                         help="a scene of a nuScenes-format dataset, an MCAP recording (Foxglove schemas or a ROS 2 "
-                             "bag), or a KITTI folder (raw drive or object layout)")
+                             "bag), or a KITTI folder (raw drive or object layout); required unless --recordings")
     parser.add_argument("--input", type=Path, default=None,
                         help="--source mcap: the recording; --source kitti: a raw drive folder "
                              "(velodyne_points, image_02, oxts) or the object layout (training/velodyne, ...)")
@@ -43,6 +43,16 @@ def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--video", action="store_true", help="also write replay.mp4 (camera ring with boxes, H.264)")
     parser.add_argument("--rrd", action="store_true", help="also write replay.rrd, a Rerun recording of the drive")
     add_device_argument(parser)
+    fleet = parser.add_argument_group("a fleet of recordings on Ray (pip install -e '.[fleet]')")
+    fleet.add_argument("--recordings", type=Path, nargs="+", default=None, metavar="PATH",
+                       help="MCAP files, nuScenes-format dataset roots (every scene) or folders of them: one Ray "
+                            "task each, into --out/<name>/, with --out/fleet.json and a merged --out/results.json")
+    fleet.add_argument("--workers", type=int, default=2, help="CPUs of the local Ray cluster (one task each)")
+    fleet.add_argument("--ray-address", default=None,
+                       help="an existing Ray cluster to run on instead of a local one (e.g. 'auto')")
+    parser.add_argument("--eager", action="store_true",
+                        help="run the model as trained, without folding its batch norms (slower, same detections "
+                             "within float rounding)")
 
 
 def open_source(args: argparse.Namespace, topics, keyframes_only: bool, num_sweeps: int):
@@ -71,10 +81,14 @@ def run_replay(args: argparse.Namespace) -> dict:
 
     if args.rate < 0 or args.tolerance_ms <= 0:
         raise DataError(f"--rate must be >= 0 and --tolerance-ms > 0, got {args.rate} and {args.tolerance_ms}")
+    if args.recordings:
+        return run_fleet(args)
+    if args.source is None:
+        raise DataError("give --source nuscenes|mcap|kitti (one recording) or --recordings PATH... (a fleet)")
     check_writable_folder(args.out)  # before loading anything
     keyframes_only = (args.detect_on or ("keyframes" if args.source == "nuscenes" else "all")) == "keyframes"
     topics = load_topic_map(args.topics)
-    detector = load_detector(args.checkpoint, args.device)
+    detector = load_detector(args.checkpoint, args.device, optimize=not args.eager)
     source = open_source(args, topics, keyframes_only, detector.config.lidar.num_sweeps)
     summary = replay(source, topics, detector, args.out,
                      ReplaySettings(args.rate, args.tolerance_ms, keyframes_only, args.video, rrd=args.rrd))
@@ -95,6 +109,28 @@ def skipped_chunks(summary: dict) -> str:
     """The damaged recording chunks of a replay summary, for its one-line report ('' when none)."""
     count = len(summary["skipped_chunks"])
     return f" ({count} damaged chunk{'s' if count > 1 else ''} skipped)" if count else ""
+
+
+def run_fleet(args: argparse.Namespace) -> dict:
+    """Replay every recording of ``--recordings`` on Ray; print one line per recording and the totals."""
+    from perception.replay.fleet import FleetOptions, replay_fleet
+    from perception.replay.pipeline import ReplaySettings
+
+    if args.workers < 1:
+        raise DataError(f"--workers must be at least 1, got {args.workers}")
+    options = FleetOptions(args.checkpoint, args.topics, args.detect_on,
+                           ReplaySettings(args.rate, args.tolerance_ms, video=args.video), args.workers,
+                           args.ray_address, args.eager)
+    summary = replay_fleet(args.recordings, args.out, options)
+    for row in summary["recordings"]:
+        done = f"{row['frames']} frames at {row['fps']:.2f} fps, {row['faults']} bad messages" \
+            if row["status"] != "failed" else row["error"]
+        print(f"{row['scene'] or row['recording']}: {row['status']}: {done}")
+    totals = summary["totals"]
+    print(f"{totals['finished']} of {totals['recordings']} recordings finished ({totals['failed']} failed), "
+          f"{totals['frames']} frames -> {args.out / 'fleet.json'}"
+          + (f", merged results {totals['results']}" if totals["results"] else ""))
+    return summary
 
 
 def add_to_mcap_arguments(parser: argparse.ArgumentParser) -> None:

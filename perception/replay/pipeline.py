@@ -19,9 +19,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from calib.atomic import atomic_write_bytes, check_writable_folder, remove_stale_temps, temp_prefix
 from perception.errors import USER_ERRORS, DataError
 from perception.inference import Detector
+from perception.inference.optimize import inference_threads
 from perception.replay.foxglove_layout import layout_path
 from perception.replay.jobs import decode_jobs
 from perception.replay.rerun_sink import RerunSink
@@ -55,6 +58,9 @@ def replay(source, topics: TopicMap, detector: Detector, out: str | Path, settin
     remove_stale_temps(out)
     staging = Path(tempfile.mkdtemp(dir=out, prefix=temp_prefix("replay"), suffix=".tmp"))
     results = ResultsSink(staging / RESULTS_NAME, detector.config.camera.enabled, detector.config.lidar.enabled)
+    threads = torch.get_num_threads()
+    if detector.device.type == "cpu":  # the model on all cores but one; the pipeline's other stages get the last
+        torch.set_num_threads(inference_threads())
     try:
         summary = replay_into(staging, out, source, topics, detector, settings, results)
         publish_outputs(staging, out)
@@ -69,6 +75,7 @@ def replay(source, topics: TopicMap, detector: Detector, out: str | Path, settin
         error.add_note(note)  # a bug keeps its traceback
         raise
     finally:
+        torch.set_num_threads(threads)
         shutil.rmtree(staging, ignore_errors=True)
 
 

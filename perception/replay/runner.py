@@ -1,9 +1,12 @@
-"""The replay loop: decode in a background thread, pace to the recording, detect, write, measure.
+"""The replay loop as a pipeline of threads: decode → preprocess (and pacing) → model → one thread per sink.
 
-Decoding (reading, syncing, JPEG decoding, point accumulation) runs ahead in a thread so it overlaps inference;
-torch, OpenCV and numpy release the GIL for their heavy work. At ``rate`` r > 0 a frame is due r times faster than
-recording time; a frame that is late by more than the gap to its predecessor (a newer sweep would already have
-arrived) is dropped and counted. ``rate`` 0 runs as fast as possible and drops nothing.
+Each stage runs in its own thread and hands its results on through a bounded queue, so the stages overlap while
+memory stays flat whatever the recording's length (a stage that falls behind stops the ones before it). torch,
+OpenCV and numpy release the GIL for their heavy work, so on a CPU the model runs while the next frame is decoded and
+preprocessed and the previous one is rendered and written. Every sink gets its calls in input order from one thread,
+so output messages keep their order. At ``rate`` r > 0 a frame is due r times faster than recording time; a frame
+that is late by more than the gap to its predecessor (a newer sweep would already have arrived) is dropped and
+counted. ``rate`` 0 runs as fast as possible and drops nothing.
 """
 from __future__ import annotations
 
@@ -11,23 +14,26 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from tqdm import tqdm
 
 from perception.inference import MODALITIES, Detector
 from perception.models.config import DetectorConfig
+from perception.models.inputs import DetectorInput
 from perception.replay.events import NS
 from perception.replay.jobs import Job
 from perception.replay.sinks import Sink
 from perception.replay.stats import ReplayStats
 
-PREFETCH_JOBS = 4
+PREFETCH_JOBS = 4   # decoded jobs waiting for preprocessing
+PREPARED_JOBS = 2   # preprocessed jobs waiting for the model
+SINK_BACKLOG = 3    # calls waiting for each sink
 _END = object()
 
 
-def prefetch(jobs: Iterator[Job], depth: int = PREFETCH_JOBS) -> Iterator[Job]:
-    """The jobs, produced by a background thread up to ``depth`` ahead; its exceptions are raised here."""
+def prefetch(items: Iterable, depth: int = PREFETCH_JOBS, name: str = "replay-decode") -> Iterator:
+    """The items, produced by a background thread up to ``depth`` ahead; its exceptions are raised here."""
     ready: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
@@ -40,16 +46,19 @@ def prefetch(jobs: Iterator[Job], depth: int = PREFETCH_JOBS) -> Iterator[Job]:
                 continue
 
     def produce() -> None:
+        iterator = iter(items)
         try:
-            for job in jobs:
-                put(job)
+            for item in iterator:
+                put(item)
                 if stop.is_set():
                     return
             put(_END)
         except BaseException as error:  # handed to the consumer, which raises it
             put(error)
+        finally:
+            getattr(iterator, "close", lambda: None)()  # stops an upstream stage's thread too
 
-    thread = threading.Thread(target=produce, name="replay-decode", daemon=True)
+    thread = threading.Thread(target=produce, name=name, daemon=True)
     thread.start()
     try:
         while (item := ready.get()) is not _END:
@@ -101,46 +110,131 @@ class ReplayOptions:
     expected_frames: int | None = None  # for the progress bar
 
 
+@dataclass
+class Prepared:
+    """A decoded job after the preprocess stage: the model input (None when the job gets no detections, with
+    ``skip`` saying why, or ``dropped`` when it came too late) and the seconds spent preprocessing it."""
+
+    index: int
+    job: Job
+    batch: DetectorInput | None = None
+    modality: str | None = None
+    skip: str = ""
+    dropped: bool = False
+    preprocess_s: float = 0.0
+
+
+def prepare_jobs(jobs: Iterable[Job], detector: Detector, pacer: Pacer) -> Iterator[Prepared]:
+    """The preprocess stage: each job numbered, admitted by the pacer and turned into model input."""
+    for index, job in enumerate(jobs):
+        prepared = Prepared(index, job)
+        if job.frame is None:
+            prepared.skip = job.skipped
+        elif (modality := modality_of(job, detector.config)) is None:
+            prepared.skip = "no input the model uses (empty sweep, no camera image)"
+        elif not pacer.admit(job.time_ns):
+            prepared.dropped = True
+        else:
+            start = time.perf_counter()
+            prepared.modality = modality
+            prepared.batch = detector.model_input(job.frame, MODALITIES[modality])
+            prepared.preprocess_s = time.perf_counter() - start
+        yield prepared
+
+
+class SinkWorker:
+    """A sink fed from its own thread through a bounded queue, in call order; the seconds it spends on each job go
+    to the stats. An error in the sink is raised by the next ``call`` or by ``finish``."""
+
+    def __init__(self, sink: Sink, stats: ReplayStats, backlog: int = SINK_BACKLOG):
+        self.sink, self.stats = sink, stats
+        self.calls: queue.Queue = queue.Queue(maxsize=backlog)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._work, name=f"replay-{type(sink).__name__}", daemon=True)
+        self.thread.start()
+
+    def call(self, index: int, method: str, *args) -> None:
+        """Queue ``sink.method(*args)`` for job ``index`` (waits while the backlog is full)."""
+        self._raise_error()
+        self.calls.put((index, method, args))
+
+    def _work(self) -> None:
+        while (item := self.calls.get()) is not _END:
+            if self.error is not None:
+                continue  # keep draining so the model thread never blocks on a dead sink
+            index, method, args = item
+            start = time.perf_counter()
+            try:
+                getattr(self.sink, method)(*args)
+            except BaseException as error:
+                self.error = error
+            self.stats.add_write(index, time.perf_counter() - start)
+
+    def finish(self) -> None:
+        """Wait for the queued calls; raise the sink's error if it had one."""
+        self.calls.put(_END)
+        self.thread.join()
+        self._raise_error()
+
+    def _raise_error(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
 def run_jobs(jobs: Iterator[Job], detector: Detector, sinks: list[Sink], options: ReplayOptions) -> ReplayStats:
-    """Detect on every job's frame and hand inputs and results to the sinks; closes the sinks (keeping their
-    files only when the run completes)."""
+    """Detect on every job's frame and hand inputs and results to the sinks, each stage in its own thread; closes
+    the sinks (keeping their files only when the run completes)."""
     stats, pacer = ReplayStats(), Pacer(options.rate)
     bar = tqdm(total=options.expected_frames, unit="frame", desc="replay", disable=not options.progress)
+    workers = [SinkWorker(sink, stats) for sink in sinks]
+    decoded = prefetch(jobs, PREFETCH_JOBS, "replay-decode")
+    stages = [prefetch(prepare_jobs(decoded, detector, pacer), PREPARED_JOBS, "replay-preprocess"), decoded]
     ok = False
     try:
-        for job in prefetch(jobs):
-            write_start = time.perf_counter()
-            for sink in sinks:
-                sink.passthrough(job)
-            write_s = time.perf_counter() - write_start
-            stats.faults += job.faults
-            stats.missing_cameras.update(job.missing)
-            if job.frame is None and not job.skipped:
-                continue  # the messages after the last sweep
-            bar.update()
-            if job.skipped:
-                stats.skip(job.time_ns, job.skipped)
-                continue
-            modality = modality_of(job, detector.config)
-            if modality is None:
-                stats.skip(job.time_ns, "no input the model uses (empty sweep, no camera image)")
-                continue
-            if not pacer.admit(job.time_ns):
-                stats.dropped += 1
-                continue
-            boxes, seconds = detector.detect_timed(job.frame, MODALITIES[modality])
-            stats.camera_only += modality == "camera"
-            write_start = time.perf_counter()
-            for sink in sinks:
-                sink.detections(job, boxes)
-            end = time.perf_counter()
-            stats.add_frame({"decode": job.decode_s, **seconds, "write": write_s + end - write_start}, end)
-            bar.set_postfix_str(f"{stats.recent_fps():.1f} fps | " + " ".join(
-                f"{stage} {ms:.0f}" for stage, ms in stats.recent_ms().items()) + " ms", refresh=False)
+        for prepared in stages[0]:
+            detect(prepared, detector, workers, stats)
+            if prepared.job.frame is not None or prepared.job.skipped:  # not the messages after the last sweep
+                bar.update()
+                bar.set_postfix_str(progress_line(stats), refresh=False)
+        for worker in workers:
+            worker.finish()
         ok = True
     finally:
         bar.close()
+        for stage in stages:  # stops and joins their threads, also when the run failed
+            stage.close()
+        for worker in workers:
+            if worker.thread.is_alive():
+                worker.calls.put(_END)
+                worker.thread.join()
         for sink in sinks:
             sink.close(ok)
     return stats
 
+
+def detect(prepared: Prepared, detector: Detector, workers: list[SinkWorker], stats: ReplayStats) -> None:
+    """The model stage for one job: its input messages to the sinks, then its detections when it has input."""
+    job, index = prepared.job, prepared.index
+    for worker in workers:
+        worker.call(index, "passthrough", job)
+    stats.faults += job.faults
+    stats.missing_cameras.update(job.missing)
+    if prepared.skip:
+        stats.skip(job.time_ns, prepared.skip)
+    stats.dropped += prepared.dropped
+    if prepared.batch is None:
+        return
+    boxes, seconds = detector.infer(prepared.batch, job.frame.token)
+    stats.camera_only += prepared.modality == "camera"
+    stats.add_frame(index, {"decode": job.decode_s, "preprocess": prepared.preprocess_s, **seconds},
+                    time.perf_counter())
+    for worker in workers:
+        worker.call(index, "detections", job, boxes)
+
+
+def progress_line(stats: ReplayStats) -> str:
+    """Frames per second and mean milliseconds per stage over the last frames."""
+    if not stats.detected:
+        return ""
+    return f"{stats.recent_fps():.1f} fps | " + " ".join(
+        f"{stage} {ms:.0f}" for stage, ms in stats.recent_ms().items()) + " ms"

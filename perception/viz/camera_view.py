@@ -22,11 +22,19 @@ MIN_LABELLED_HEIGHT_PX = 20  # smaller (distant) predictions go unlabelled: thei
 
 
 def draw_points(image: np.ndarray, camera: Camera, points_ego: np.ndarray, radius: int = 2) -> np.ndarray:
-    """Lidar points (N, ≥3) in the ego frame drawn into an RGB image, coloured by depth."""
+    """Lidar points (N, ≥3) in the ego frame drawn into an RGB image, coloured by depth, near points on top.
+
+    Radius 0 paints single pixels in one vectorised assignment (the video's small tiles); larger dots are drawn
+    one by one.
+    """
     pixels, depth, visible = camera.project(points_ego[:, :3])
-    order = np.argsort(-depth[visible])  # far first so near points stay on top
+    order = np.argsort(-depth[visible], kind="stable")  # far first so near points stay on top
     pixels, depth = pixels[visible][order].astype(int), depth[visible][order]
-    for (u, v), color in zip(pixels, depth_colors(depth)):
+    colors = depth_colors(depth)
+    if radius == 0:
+        image[pixels[:, 1], pixels[:, 0]] = colors  # a repeated pixel keeps its last (nearest) point
+        return image
+    for (u, v), color in zip(pixels, colors):
         cv2.circle(image, (int(u), int(v)), radius, tuple(int(c) for c in color), -1)
     return image
 

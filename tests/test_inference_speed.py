@@ -1,0 +1,50 @@
+"""The optimised inference path (batch norms folded, channels-last) detects what the trained model detects."""
+import numpy as np
+import torch
+
+import perception
+from perception.inference.optimize import fold_batch_norms, inference_threads, optimize_for_inference
+from perception.models.config import load_config
+from perception.models.detector import FusionDetector
+
+
+def test_optimised_detector_detects_as_the_eager_one(synth_root):
+    frame = perception.open_dataset(synth_root)[0]
+    eager = perception.load_detector("demo", device="cpu", optimize=False)
+    optimised = perception.load_detector("demo", device="cpu")
+    for modalities in (("camera", "lidar"), ("camera",), ("lidar",)):
+        expected, found = eager.detect(frame, modalities), optimised.detect(frame, modalities)
+        assert len(expected) > 0 and abs(len(found) - len(expected)) <= 2
+        threshold = eager.config.head.score_threshold
+        assert_each_has_its_equal(found, expected, comparable(found.scores, threshold))
+        assert_each_has_its_equal(expected, found, comparable(expected.scores, threshold))
+
+
+MARGIN = 0.01
+"""Detections this close to the score threshold may fall on either side of it after float rounding."""
+
+
+def comparable(scores: np.ndarray, threshold: float, atol: float = 1e-4) -> np.ndarray:
+    """Detections clear of the score threshold whose score no other detection ties: on a plateau of equal scores
+    (an empty stretch of the BEV map) rounding decides which cells non-maximum suppression keeps."""
+    ties = (np.abs(scores[:, None] - scores[None]) <= atol).sum(axis=1) > 1
+    return (scores >= threshold + MARGIN) & ~ties
+
+
+def assert_each_has_its_equal(these, others, selected: np.ndarray, atol: float = 1e-3):
+    """Each selected detection of ``these`` has its equal (class, box and score within ``atol``) among ``others``;
+    detections whose scores tie within rounding may come in either order."""
+    close = np.all(np.abs(these.boxes[selected, None] - others.boxes[None]) <= atol, axis=2)
+    close &= np.abs(these.scores[selected, None] - others.scores[None]) <= atol
+    close &= these.labels[selected, None] == others.labels[None]
+    assert selected.sum() > 0 and close.any(axis=1).all()
+
+
+def test_every_batch_norm_after_a_convolution_is_folded():
+    model = FusionDetector(load_config("configs/demo.yaml")).eval()
+    left = [m for m in optimize_for_inference(model).modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert left == [] and fold_batch_norms(model) == 0  # nothing left to fold a second time
+
+
+def test_the_model_leaves_one_core_to_the_other_stages():
+    assert [inference_threads(cores) for cores in (1, 2, 16)] == [1, 1, 15]
