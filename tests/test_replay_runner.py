@@ -22,7 +22,7 @@ class FakeDetector:
     def model_input(self, frame, modalities):
         return frame.number
 
-    def infer(self, batch):
+    def infer(self, batch, frame_token=""):
         time.sleep(0.002)
         return batch * batch, {"model": 0.002, "postprocess": 0.0}
 
@@ -48,14 +48,16 @@ class RecordingSink(Sink):
 
 
 def numbered_jobs(count: int, produced: list[int] | None = None):
-    """Jobs 0..count-1 with a frame of their number (every seventh from 3 on carries a skip reason instead), then the trailing job."""
+    """Jobs 0..count-1 with a frame of their number (every seventh from 3 on carries a skip reason instead), then
+    the trailing job."""
     for number in range(count):
         if produced is not None:
             produced.append(number)
         if number % 7 == 3:
             yield Job([], time_ns=number, skipped="no pose")
         else:
-            yield Job([], frame=SimpleNamespace(number=number, images={}), time_ns=number, sweep_points=1)
+            yield Job([], frame=SimpleNamespace(number=number, images={}, token=str(number)), time_ns=number,
+                      sweep_points=1)
     yield Job([])
 
 
