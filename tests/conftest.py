@@ -16,6 +16,21 @@ def triton_pool_calls(monkeypatch):
     return calls
 
 
+@pytest.fixture
+def single_thread():
+    """Run the test's torch CPU ops on one thread, restoring the count afterwards.
+
+    A long optimisation amplifies the rounding differences between thread counts (reductions split differently), so
+    a test that trains for many steps gives the same numbers whatever ``OMP_NUM_THREADS`` or the machine's core count.
+    """
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="session")
 def real_nuscenes_root(tmp_path_factory):
     """A devkit-loadable copy of the real nuScenes keyframe; skipped where the shared data is absent (failed instead

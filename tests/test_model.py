@@ -138,13 +138,23 @@ def fit(model, parameters, batch, boxes, labels, steps: int, loss_name: str = "t
     return losses
 
 
-def test_fused_model_overfits_two_frames(synth_root):
+def test_fused_model_overfits_two_frames(synth_root, single_thread):
+    """80 steps on the two frames of the second scene (46 GT boxes inside the grid, 23 of them moving: 12 cars at
+    6–10 m/s, 11 pedestrians at 1.2–1.7 m/s; mean speed 5.06 m/s), on one thread so the run is the same everywhere.
+
+    Margins, from this run perturbed by the seed (0–3) and by running on 2 threads instead of 1:
+    - the loss falls to 0.5–0.9 % of its first value (limit 5 %);
+    - every GT box is matched by a detection of its class within 1 m (limit 90 %, i.e. up to 2 misses per frame);
+    - the mean velocity error over the 23 moving boxes is 0.11–0.35 of their mean speed (0.19 in this run), where a
+      head that learned no motion (predicting 0) scores 1.0; the limit is 0.5. With the 4 moving boxes of the
+      first scene, one seed-or-thread change moved this figure from 0.36 to 0.41 against a limit of 0.40.
+    """
     torch.manual_seed(0)
     config = tiny_config()
     model = FusionDetector(config)
-    batch, boxes, labels = synth_batch(synth_root, config)
+    batch, boxes, labels = synth_batch(synth_root, config, indices=(4, 5))
     losses = fit(model, model.parameters(), batch, boxes, labels, steps=80)
-    assert losses[-1] < 0.25 * losses[0]
+    assert losses[-1] < 0.05 * losses[0], (losses[0], losses[-1])
     model.eval()
     detections = model.predict(batch)
     velocity_errors, speeds = [], []
@@ -154,13 +164,14 @@ def test_fused_model_overfits_two_frames(synth_root):
         distance = torch.cdist(gt_boxes[:, :2], det.boxes[:, :2])
         same_class = gt_labels[:, None] == det.labels[None, :]
         matched = ((distance < 1.0) & same_class).any(dim=1)
-        assert matched.float().mean() >= 0.8, (matched.sum(), len(matched))
+        assert matched.float().mean() >= 0.9, (matched.sum(), len(matched))
         moving = matched & (gt_boxes[:, 7:9].norm(dim=1) > 1.0)
         nearest = distance.argmin(dim=1)[moving]
         velocity_errors.append((det.boxes[nearest, 7:9] - gt_boxes[moving, 7:9]).norm(dim=1))
         speeds.append(gt_boxes[moving, 7:9].norm(dim=1))
-    # Velocity is the slowest part to fit (regressed in m/s it stayed above half the speed after these steps).
-    assert torch.cat(velocity_errors).mean() < 0.4 * torch.cat(speeds).mean()
+    velocity_errors, speeds = torch.cat(velocity_errors), torch.cat(speeds)
+    assert len(speeds) >= 20  # the margin above is argued for ~23 moving boxes, not a handful
+    assert velocity_errors.mean() < 0.5 * speeds.mean(), (velocity_errors.mean(), speeds.mean())
 
 
 @pytest.mark.parametrize("drop", ["cameras", "points", "both"])
