@@ -174,10 +174,23 @@ def test_fused_model_overfits_two_frames(synth_root, single_thread):
     assert velocity_errors.mean() < 0.5 * speeds.mean(), (velocity_errors.mean(), speeds.mean())
 
 
+def with_random_norm_statistics(model: FusionDetector, seed: int = 0) -> FusionDetector:
+    """Random running statistics and affine terms in every batch norm, as a trained model has: a fresh one maps an
+    all-zero map to zeros, which would hide whether an absent branch was run on empty input or left out."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                for tensor, low, high in ((module.running_mean, -0.5, 0.5), (module.running_var, 0.5, 2.0),
+                                          (module.weight, 0.5, 1.5), (module.bias, -0.5, 0.5)):
+                    tensor.copy_(torch.rand(tensor.shape, generator=generator) * (high - low) + low)
+    return model
+
+
 @pytest.mark.parametrize("drop", ["cameras", "points", "both"])
 def test_inference_with_a_sensor_missing(synth_root, drop):
     config = tiny_config()
-    model = FusionDetector(config).eval()
+    model = with_random_norm_statistics(FusionDetector(config)).eval()
     dataset = NuScenesDataset(synth_root, "v1.0-synth", num_sweeps=2)
     frame = next(dataset.frames())
     if drop in ("cameras", "both"):
@@ -187,6 +200,18 @@ def test_inference_with_a_sensor_missing(synth_root, drop):
     batch, _, _ = collate([frame_to_sample(frame, frame.rig.camera_names, (96, 176), IDENTITY_CLASSES)])
     detections = model.predict(batch)
     assert len(detections) == 1 and detections[0].boxes.shape[1] == 9
+    # The reference: the full frame's branch maps, with the dropped sensor's map replaced by zeros.
+    whole = next(dataset.frames())
+    full, _, _ = collate([frame_to_sample(whole, whole.rig.camera_names, (96, 176), IDENTITY_CLASSES)])
+    with torch.no_grad():
+        features, _ = model.branch_features(full)
+        for name in {"cameras": ["camera"], "points": ["lidar"], "both": ["camera", "lidar"]}[drop]:
+            features[name] = torch.zeros_like(features[name])
+        [expected] = model.decode(model.head(model.decoder(model.fuser(features, 1, config.bev.shape))))
+    assert len(expected.scores) > 0
+    torch.testing.assert_close(detections[0].boxes, expected.boxes)
+    torch.testing.assert_close(detections[0].scores, expected.scores)
+    assert torch.equal(detections[0].labels, expected.labels)
 
 
 def test_one_missing_camera_is_masked(synth_root):
