@@ -220,5 +220,11 @@ def test_one_missing_camera_is_masked(synth_root):
     frame = next(dataset.frames()).without_cameras(["CAM_BACK"])
     sample = frame_to_sample(frame, ["CAM_FRONT", "CAM_BACK"], (96, 176), IDENTITY_CLASSES)
     assert sample.camera_valid.tolist() == [True, False] and sample.images[1].abs().sum() == 0
-    model = FusionDetector(config).eval()
-    assert len(model.predict(collate([sample])[0])) == 1
+    model = with_random_norm_statistics(FusionDetector(config)).eval()
+    [detections] = model.predict(collate([sample])[0])
+    # Whatever the masked camera's pixels hold, they do not reach the boxes.
+    sample.images[1] = torch.rand(sample.images[1].shape, generator=torch.Generator().manual_seed(0))
+    [with_noise] = model.predict(collate([sample])[0])
+    assert len(detections.scores) > 0
+    torch.testing.assert_close(with_noise.boxes, detections.boxes)
+    torch.testing.assert_close(with_noise.scores, detections.scores)
