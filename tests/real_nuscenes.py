@@ -8,19 +8,36 @@ nuscenes-devkit and our loader read the real frame unchanged.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from calib.se3 import make_transform, yaw_rotation
 from perception.data.classes import CLASS_CATEGORY
 from perception.data.nuscenes_tables import make_token, pose_record, visibility_table, write_tables
 
-REAL_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+REAL_DATA_ENV = "PERCEPTION_REAL_DATA"
+"""Where the real recorded data lives; default ``../shared/data/real`` next to the repository."""
+REQUIRE_REAL_DATA_ENV = "PERCEPTION_REQUIRE_REAL_DATA"
+"""Set to 1 (CI does) to fail, instead of skip, a test whose real data is missing."""
+REAL_ROOT = Path(os.environ.get(REAL_DATA_ENV) or Path(__file__).resolve().parents[2] / "shared" / "data" / "real")
 DEMO = REAL_ROOT / "nuscenes_mmdet3d_demo"
 VERSION = "v1.0-real"
 OTHER_CATEGORY = "movable_object.debris"  # the one box outside the 10 detection classes
+
+
+def require_real_data(path: Path, what: str) -> Path:
+    """``path`` if it exists; otherwise skip the test (a user's clone has no shared data), or fail it when
+    ``PERCEPTION_REQUIRE_REAL_DATA`` is set (CI has the data, so a missing copy there is an error, not a skip)."""
+    if path.is_dir():
+        return path
+    reason = f"{what} not found at {path} (shared data is not in a user's clone; set {REAL_DATA_ENV} to its folder)"
+    if os.environ.get(REQUIRE_REAL_DATA_ENV, "") not in ("", "0"):
+        pytest.fail(f"{reason}, and {REQUIRE_REAL_DATA_ENV} requires it", pytrace=False)
+    pytest.skip(reason)
 
 
 def _load(name: str) -> list[dict]:

@@ -66,7 +66,7 @@ def test_only_the_nearest_keyframe_return_of_a_valid_camera_counts():
     assert (none_valid == NO_DEPTH).all()
 
 
-def test_depth_loss_is_zero_without_returns_and_trains_the_depth_net(synth_root):
+def test_depth_loss_is_zero_without_returns_and_trains_the_depth_net(synth_root, single_thread):
     logits = torch.randn(1, 2, 29, 4, 8, requires_grad=True)
     empty = depth_loss(logits, torch.full((1, 2, 4, 8), NO_DEPTH))
     empty.backward()
@@ -77,12 +77,14 @@ def test_depth_loss_is_zero_without_returns_and_trains_the_depth_net(synth_root)
     model = FusionDetector(config)
     batch, boxes, labels = synth_batch(synth_root, config)
     targets = model.camera.depth_targets(batch)
-    assert (targets != NO_DEPTH).float().mean() > 0.2  # the lidar covers a good share of the feature cells
+    assert (targets != NO_DEPTH).float().mean() > 0.2  # the lidar covers a good share of the feature cells (69 %)
     losses = fit(model, model.camera.parameters(), batch, boxes, labels, steps=30, loss_name="depth")
-    assert losses[-1] < 0.5 * losses[0]
+    # Over seeds 0–2 and 1 or 2 threads the loss fell to 0.03–0.06 % of its first value and every one of the 732
+    # lidar-covered cells came out within 1 bin of its target: limits 2 % and 90 %.
+    assert losses[-1] < 0.02 * losses[0], (losses[0], losses[-1])
     predicted = model.camera.depth_and_context(batch.images)[0].argmax(dim=2)
     known = targets != NO_DEPTH
-    assert (predicted[known] - targets[known]).abs().float().median() <= 2
+    assert ((predicted[known] - targets[known]).abs() <= 1).float().mean() >= 0.9
 
 
 def test_loss_keys_depend_on_the_config_only(synth_root):

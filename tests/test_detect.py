@@ -57,11 +57,17 @@ def test_eval_checkpoint_per_modality(synth_root, tmp_path):
 def test_demo_main_job_with_shipped_weights(synth_root, tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--data", str(synth_root), "--out", str(out)]) == 0
-    assert json.loads((out / "eval" / "metrics.json").read_text())["num_samples"] == 6
+    metrics = json.loads((out / "eval" / "metrics.json").read_text())
+    assert metrics["num_samples"] == 6
     for scene in ("synth-0007-0000", "synth-0007-0001"):
         assert {p.name for p in (out / scene).iterdir()} == {"detections.mcap", "detections.layout.json",
                                                              "replay.mp4", "results.json", "summary.json"}
-    assert "mAP" in capsys.readouterr().out
+    # The figures printed are the evaluation's, over the 6 keyframes of both scenes' results.
+    assert f"mAP {metrics['mAP']:.3f}, NDS {metrics['NDS']:.3f} over 6 keyframes" in capsys.readouterr().out
+    results = json.loads((out / "results.json").read_text())["results"]
+    per_scene = [json.loads((out / s / "results.json").read_text())["results"]
+                 for s in ("synth-0007-0000", "synth-0007-0001")]
+    assert results == per_scene[0] | per_scene[1] and len(results) == 6
 
 
 def test_attributes_follow_predicted_motion():

@@ -139,13 +139,23 @@ def fit(model, parameters, batch, boxes, labels, steps: int, loss_name: str = "t
     return losses
 
 
-def test_fused_model_overfits_two_frames(synth_root):
+def test_fused_model_overfits_two_frames(synth_root, single_thread):
+    """80 steps on the two frames of the second scene (46 GT boxes inside the grid, 23 of them moving: 12 cars at
+    6–10 m/s, 11 pedestrians at 1.2–1.7 m/s; mean speed 5.06 m/s), on one thread so the run is the same everywhere.
+
+    Margins, from this run perturbed by the seed (0–3) and by running on 2 threads instead of 1:
+    - the loss falls to 0.5–0.9 % of its first value (limit 5 %);
+    - every GT box is matched by a detection of its class within 1 m (limit 90 %, i.e. up to 2 misses per frame);
+    - the mean velocity error over the 23 moving boxes is 0.11–0.35 of their mean speed (0.19 in this run), where a
+      head that learned no motion (predicting 0) scores 1.0; the limit is 0.5. With the 4 moving boxes of the
+      first scene, one seed-or-thread change moved this figure from 0.36 to 0.41 against a limit of 0.40.
+    """
     torch.manual_seed(0)
     config = tiny_config()
     model = FusionDetector(config)
-    batch, boxes, labels = synth_batch(synth_root, config)
+    batch, boxes, labels = synth_batch(synth_root, config, indices=(4, 5))
     losses = fit(model, model.parameters(), batch, boxes, labels, steps=80)
-    assert losses[-1] < 0.25 * losses[0]
+    assert losses[-1] < 0.05 * losses[0], (losses[0], losses[-1])
     model.eval()
     detections = model.predict(batch)
     velocity_errors, speeds = [], []
@@ -155,19 +165,33 @@ def test_fused_model_overfits_two_frames(synth_root):
         distance = torch.cdist(gt_boxes[:, :2], det.boxes[:, :2])
         same_class = gt_labels[:, None] == det.labels[None, :]
         matched = ((distance < 1.0) & same_class).any(dim=1)
-        assert matched.float().mean() >= 0.8, (matched.sum(), len(matched))
+        assert matched.float().mean() >= 0.9, (matched.sum(), len(matched))
         moving = matched & (gt_boxes[:, 7:9].norm(dim=1) > 1.0)
         nearest = distance.argmin(dim=1)[moving]
         velocity_errors.append((det.boxes[nearest, 7:9] - gt_boxes[moving, 7:9]).norm(dim=1))
         speeds.append(gt_boxes[moving, 7:9].norm(dim=1))
-    # Velocity is the slowest part to fit (regressed in m/s it stayed above half the speed after these steps).
-    assert torch.cat(velocity_errors).mean() < 0.4 * torch.cat(speeds).mean()
+    velocity_errors, speeds = torch.cat(velocity_errors), torch.cat(speeds)
+    assert len(speeds) >= 20  # the margin above is argued for ~23 moving boxes, not a handful
+    assert velocity_errors.mean() < 0.5 * speeds.mean(), (velocity_errors.mean(), speeds.mean())
+
+
+def with_random_norm_statistics(model: FusionDetector, seed: int = 0) -> FusionDetector:
+    """Random running statistics and affine terms in every batch norm, as a trained model has: a fresh one maps an
+    all-zero map to zeros, which would hide whether an absent branch was run on empty input or left out."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                for tensor, low, high in ((module.running_mean, -0.5, 0.5), (module.running_var, 0.5, 2.0),
+                                          (module.weight, 0.5, 1.5), (module.bias, -0.5, 0.5)):
+                    tensor.copy_(torch.rand(tensor.shape, generator=generator) * (high - low) + low)
+    return model
 
 
 @pytest.mark.parametrize("drop", ["cameras", "points", "both"])
 def test_inference_with_a_sensor_missing(synth_root, drop):
     config = tiny_config()
-    model = FusionDetector(config).eval()
+    model = with_random_norm_statistics(FusionDetector(config)).eval()
     dataset = NuScenesDataset(synth_root, "v1.0-synth", num_sweeps=2)
     frame = next(dataset.frames())
     if drop in ("cameras", "both"):
@@ -177,6 +201,18 @@ def test_inference_with_a_sensor_missing(synth_root, drop):
     batch = collate([frame_to_sample(frame, frame.rig.camera_names, (96, 176))])
     detections = model.predict(batch)
     assert len(detections) == 1 and detections[0].boxes.shape[1] == 9
+    # The reference: the full frame's branch maps, with the dropped sensor's map replaced by zeros.
+    whole = next(dataset.frames())
+    full = collate([frame_to_sample(whole, whole.rig.camera_names, (96, 176))])
+    with torch.no_grad():
+        features, _ = model.branch_features(full)
+        for name in {"cameras": ["camera"], "points": ["lidar"], "both": ["camera", "lidar"]}[drop]:
+            features[name] = torch.zeros_like(features[name])
+        [expected] = model.decode(model.head(model.decoder(model.fuser(features, 1, config.bev.shape))))
+    assert len(expected.scores) > 0
+    torch.testing.assert_close(detections[0].boxes, expected.boxes)
+    torch.testing.assert_close(detections[0].scores, expected.scores)
+    assert torch.equal(detections[0].labels, expected.labels)
 
 
 def test_one_missing_camera_is_masked(synth_root):
@@ -185,5 +221,11 @@ def test_one_missing_camera_is_masked(synth_root):
     frame = next(dataset.frames()).without_cameras(["CAM_BACK"])
     sample = frame_to_sample(frame, ["CAM_FRONT", "CAM_BACK"], (96, 176))
     assert sample.camera_valid.tolist() == [True, False] and sample.images[1].abs().sum() == 0
-    model = FusionDetector(config).eval()
-    assert len(model.predict(collate([sample]))) == 1
+    model = with_random_norm_statistics(FusionDetector(config)).eval()
+    [detections] = model.predict(collate([sample]))
+    # Whatever the masked camera's pixels hold, they do not reach the boxes.
+    sample.images[1] = torch.rand(sample.images[1].shape, generator=torch.Generator().manual_seed(0))
+    [with_noise] = model.predict(collate([sample]))
+    assert len(detections.scores) > 0
+    torch.testing.assert_close(with_noise.boxes, detections.boxes)
+    torch.testing.assert_close(with_noise.scores, detections.scores)

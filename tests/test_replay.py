@@ -296,11 +296,58 @@ def test_a_file_that_is_not_mcap_is_a_clear_error(tmp_path):
         list(McapSource(not_mcap, TopicMap()))
 
 
-def test_real_time_pacing_drops_late_frames():
+class FakeClock:
+    """Stands in for the ``time`` module in the runner: ``perf_counter`` reads a clock that only ``sleep`` and
+    ``advance`` (the detector's work) move, so pacing is checked to the nanosecond on a machine of any speed."""
+
+    def __init__(self):
+        self.now, self.slept = 100.0, []
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(round(seconds, 9))
+        self.now += seconds
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_real_time_pacing_drops_late_frames(monkeypatch):
+    """A frame is due at its recording time after the first (divided by the rate); the pacer sleeps until then, and
+    drops a frame that is later than the gap to the frame before it (a newer sweep would already have arrived)."""
+    from perception.replay import runner
+
+    clock = FakeClock()
+    monkeypatch.setattr(runner, "time", clock)
     pacer = Pacer(rate=1.0)
-    assert pacer.admit(0)
+    assert pacer.admit(0) and clock.slept == []               # the first frame sets the start
+    clock.advance(0.01)
+    assert pacer.admit(50_000_000) and clock.slept == [0.04]  # due 50 ms after the first: waits the other 40 ms
+    clock.advance(0.11)  # the detector took too long: at 160 ms, the sweep of 100 ms is 60 ms late, its gap is 50 ms
+    assert not pacer.admit(100_000_000) and clock.slept == [0.04]
+    assert pacer.admit(250_000_000) and clock.slept == [0.04, 0.09]  # on time again: waits from 160 to 250 ms
+    clock.advance(0.05)  # at 300 ms the sweep of 280 ms is 20 ms late, less than its 30 ms gap: run at once
+    assert pacer.admit(280_000_000) and clock.slept == [0.04, 0.09, 0.0]
+
+    clock.slept.clear()
+    fast = Pacer(rate=2.0)  # twice real time: 100 ms of recording is due 50 ms of wall time later
+    assert fast.admit(10**9) and fast.admit(1_100_000_000) and clock.slept == [0.05]
+    clock.advance(0.09)  # 40 ms late with a 50 ms gap: run
+    assert fast.admit(1_200_000_000) and clock.slept == [0.05, 0.0]
+    assert fast.admit(1_300_000_000) and clock.slept == [0.05, 0.0, 0.01]
+    clock.advance(0.12)  # 70 ms late with a 50 ms gap: dropped
+    assert not fast.admit(1_400_000_000) and clock.slept == [0.05, 0.0, 0.01]
+    unpaced = Pacer(rate=0)  # as fast as possible: never waits, never drops
+    assert all(unpaced.admit(t) for t in (10**12, 2 * 10**12, 0)) and len(clock.slept) == 3
+
+
+def test_real_time_pacing_really_sleeps():
+    """The real clock, with margins for a slow machine: a frame 50 ms after the first is not admitted early."""
+    pacer = Pacer(rate=1.0)
     start = time.perf_counter()
-    assert pacer.admit(50_000_000) and time.perf_counter() - start >= 0.045  # waited for its time
-    time.sleep(0.2)  # the detector took too long: the sweep of 100 ms is late by more than a sweep
-    assert not pacer.admit(100_000_000)
-    assert Pacer(rate=0).admit(10**12)
+    assert pacer.admit(0)
+    admitted = pacer.admit(50_000_000)
+    # A machine that stalls for more than 100 ms between the two calls may drop the frame; it must not be early.
+    assert time.perf_counter() - start >= 0.045 or not admitted

@@ -13,7 +13,10 @@ import yaml
 
 from perception.errors import DataError
 from perception.inference.weights import load_checkpoint, load_model
+from perception.models.detector import FusionDetector
+from perception.train import trainer as trainer_module
 from perception.train.checkpoint import save_checkpoint
+from perception.train.distributed import DistributedContext
 from perception.train.trainer import Trainer
 from perception.typed_config import to_dict
 from tests.model_configs import tiny_config, tiny_train_config
@@ -41,19 +44,32 @@ def train(synth_root):
     return tiny_train_config(synth_root, train_split="synth_all", epochs=4, lr=1e-3)
 
 
-def test_resume_after_kill_gives_identical_next_step(config, train, tmp_path):
-    killed = tmp_path / "killed"
-    process = subprocess.Popen([str(VENV_BIN / "perception"), "train", str(write_config(config, train, tmp_path / "c.yaml")),
-                                "--out", str(killed), "--device", "cpu"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while time.time() < deadline and process.poll() is None:
-        latest = killed / "latest.json"
-        if latest.exists() and json.loads((killed / json.loads(latest.read_text())["checkpoint"]).read_text())["step"] >= 4:
-            break
-        time.sleep(0.2)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+def checkpoint_step(run: Path) -> int | None:
+    """The step of ``run``'s latest complete checkpoint, or None while there is none."""
+    try:
+        return json.loads((run / json.loads((run / "latest.json").read_text())["checkpoint"]).read_text())["step"]
+    except FileNotFoundError:  # not written yet, or pruned between the two reads by a newer checkpoint
+        return None
+
+
+def test_resume_after_kill_gives_identical_next_step(config, synth_root, tmp_path, single_thread):
+    # 1000 epochs (3000 steps): still training when killed, however fast the machine. The child trains on one
+    # thread like this process (single_thread), so both compute the same numbers.
+    train = tiny_train_config(synth_root, train_split="synth_all", epochs=1000, lr=1e-3)
+    killed, output = tmp_path / "killed", tmp_path / "train.log"
+    with output.open("w") as log:
+        process = subprocess.Popen([str(VENV_BIN / "perception"), "train",
+                                    str(write_config(config, train, tmp_path / "c.yaml")), "--out", str(killed), "--device",
+                                    "cpu"], stdout=log, stderr=log, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        deadline = time.monotonic() + 600  # generous for a slow machine; a fast one leaves the loop early
+        while (step := checkpoint_step(killed)) is None or step < 4:
+            assert process.poll() is None, f"training exited early: {output.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, f"no checkpoint at step 4 or later within 600 s (latest: {step})"
+            time.sleep(0.1)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
     resumed = Trainer(config, train, killed, "cpu")
     assert resumed.resume()
     start = resumed.step
@@ -65,7 +81,40 @@ def test_resume_after_kill_gives_identical_next_step(config, train, tmp_path):
     assert next_loss == pytest.approx(reference[-1]["total"], rel=1e-6, abs=1e-7)
 
 
-def test_two_process_gloo_torchrun_step(config, train, tmp_path):
+def two_rank_reference(config, train, tmp_path, monkeypatch, steps: int) -> tuple[list[list[float]], FusionDetector]:
+    """What a 2-process run computes in its first ``steps`` steps, in this process: trainers for rank 0 and rank 1
+    (each reads its own shard of every epoch), one shared model, the two ranks' gradients averaged as DDP does.
+    Returns each step's total loss per rank, and the model after the steps."""
+    monkeypatch.setattr(trainer_module, "DistributedDataParallel", lambda model, **kwargs: model)
+    ranks = [Trainer(config, train, tmp_path / f"rank{r}", "cpu", DistributedContext(r, 2, torch.device("cpu")))
+             for r in range(2)]
+    model, optimizer, scheduler = ranks[0].model, ranks[0].optimizer, ranks[0].scheduler
+    model.train()
+    losses = []
+    for _ in range(steps):
+        optimizer.zero_grad(set_to_none=True)
+        step_losses = []
+        for rank in ranks:
+            batch, boxes, labels = next(iter(rank.loader()))  # the loader starts at the rank's step in its epoch
+            loss = model.loss(model(batch), batch, boxes, labels)["total"]
+            loss.backward()  # accumulates: after both ranks, the sum of their gradients
+            step_losses.append(loss.item())
+            rank.step += 1
+            if rank.step % rank.steps_per_epoch == 0:
+                rank.epoch += 1
+        for parameter in model.parameters():
+            if parameter.grad is not None:
+                parameter.grad /= 2
+        torch.nn.utils.clip_grad_norm_(model.parameters(), train.grad_clip)
+        optimizer.step()
+        scheduler.step()
+        losses.append(step_losses)
+    return losses, model
+
+
+def test_two_process_gloo_torchrun_step(config, train, tmp_path, monkeypatch, single_thread):
+    """Two gloo ranks train on different shards and agree: each logged loss is the mean of the two ranks' losses,
+    and the weights after two steps are those of the averaged gradients, as computed here in one process."""
     run = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run([str(VENV_BIN / "torchrun"), "--standalone", "--nproc_per_node=2", "-m", "perception.cli",
@@ -74,14 +123,19 @@ def test_two_process_gloo_torchrun_step(config, train, tmp_path):
                             timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     log = read_log(run)
-    assert sorted(log) == [1, 2] and all(torch.isfinite(torch.tensor(r["total"])) for r in log.values())
-    meta, _ = load_checkpoint(run)
+    assert sorted(log) == [1, 2]
+    meta, tensors = load_checkpoint(run)
     assert meta["step"] == 2
+
+    per_rank, model = two_rank_reference(config, train, tmp_path, monkeypatch, steps=2)
+    for step, (rank0, rank1) in enumerate(per_rank, start=1):
+        assert abs(rank0 - rank1) > 0.01, per_rank  # different shards: averaging them is not a no-op
+        assert log[step]["total"] == pytest.approx((rank0 + rank1) / 2, rel=1e-5, abs=1e-5), (step, per_rank)
+    for name, parameter in model.named_parameters():
+        torch.testing.assert_close(tensors[f"model.{name}"], parameter.detach(), msg=name)
 
 
 def test_checkpoint_round_trip_and_corruption(config, tmp_path):
-    from perception.models.detector import FusionDetector
-
     model = FusionDetector(config)
     save_checkpoint(tmp_path, 7, 1, model, to_dict(config), list(config.classes))
     loaded, loaded_config = load_model(tmp_path)

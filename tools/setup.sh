@@ -24,10 +24,17 @@ if ! ldconfig -p 2>/dev/null | grep -q 'libusb-1.0.so.0'; then
     $SUDO apt-get update -qq && $SUDO apt-get install -y -qq libusb-1.0-0 >/dev/null
 fi
 
+# The stamp records the set-up's inputs and the extras installed: a later run asking for no more returns at once.
 stamp=.venv/.setup-stamp
-want=$( (cat pyproject.toml tools/setup.sh; echo "$extras") | sha256sum | cut -d' ' -f1)
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-    exit 0
+want=$(cat pyproject.toml tools/setup.sh | sha256sum | cut -d' ' -f1)
+if [ -f "$stamp" ] && [ "$(cut -d' ' -f1 "$stamp")" = "$want" ]; then
+    installed=",$(cut -d' ' -f2 "$stamp"),"
+    missing=""
+    for extra in ${extras//,/ }; do
+        [[ "$installed" == *",$extra,"* ]] || missing="$missing $extra"
+    done
+    [ -z "$missing" ] && exit 0
+    extras="$(cut -d' ' -f2 "$stamp"),$extras"  # keep what is installed
 fi
 
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
@@ -39,5 +46,5 @@ $PIP install -e ".[$extras]"
 # nuscenes-devkit pins numpy<2, which the rest of the stack cannot use; its evaluator works on numpy 2,
 # so it is installed without its own pins (its plain dependencies are in pyproject.toml).
 $PIP install --no-deps nuscenes-devkit==1.2.0
-echo "$want" > "$stamp"
+echo "$want $(echo "$extras" | tr ',' '\n' | sort -u | paste -sd,)" > "$stamp"
 echo "[setup] done"
