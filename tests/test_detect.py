@@ -1,5 +1,9 @@
 """Running a checkpoint: one-frame detection, and evaluation of a split per modality through the devkit."""
 import json
+import re
+from pathlib import Path
+
+import pytest
 
 from perception.cli import main
 from perception.models.detector import FusionDetector
@@ -80,3 +84,18 @@ def test_attributes_follow_predicted_motion():
     boxes[[0, 2], 7] = 2.0  # moving along x
     labels = np.array([CLASS_INDEX[c] for c in ("car", "car", "bicycle", "barrier")])
     assert attributes_from_motion(boxes, labels) == ["vehicle.moving", "vehicle.parked", "cycle.with_rider", ""]
+
+
+def test_main_job_scores_the_figure_the_readme_states(tmp_path, capsys):
+    """The README's first command, on its own default drive (generated here as `tools/demo.sh` does), scores what
+    the README says the shipped weights score. The tolerance covers float differences between CPUs and thread
+    counts, which can only reorder near-tied scores (10 keyframes, a few hundred boxes); a changed preprocessing,
+    model or evaluation moves these figures by far more."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    stated = re.search(r"scores the default\s+drive mAP (\d\.\d+), NDS (\d\.\d+)", readme)
+    assert stated, "the README states the demo's scores"
+    assert main(["demo", "--data", str(tmp_path / "synth-default"), "--out", str(tmp_path / "demo")]) == 0
+    metrics = json.loads((tmp_path / "demo" / "eval" / "metrics.json").read_text())
+    assert metrics["num_samples"] == 10
+    assert metrics["mAP"] == pytest.approx(float(stated[1]), abs=0.01)
+    assert metrics["NDS"] == pytest.approx(float(stated[2]), abs=0.01)

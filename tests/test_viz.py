@@ -4,14 +4,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 from calib import Camera, points_in_boxes, project_boxes
 from perception.boxes import Boxes3D
 from perception.data.classes import CLASS_INDEX
-from perception.errors import DataError
 from perception.data.nuscenes import NuScenesDataset
+from perception.errors import DataError
 from perception.ops.grid import BEVGrid
 from perception.viz import scene3d
 from perception.viz.bev import BACKGROUND, BEVView, branch_heat, heat_on_view, render_bev
