@@ -89,7 +89,6 @@ def test_image_resize_crop_is_undone_by_image_from_input(synth_root):
 
 
 def test_augmentation_keeps_points_in_their_boxes(synth_root):
-    config = tiny_config()
     dataset = NuScenesDataset(synth_root, "v1.0-synth", num_sweeps=0)
     frame = next(dataset.frames(load_images=False))
     from calib import points_in_boxes

@@ -59,8 +59,9 @@ def test_resume_after_kill_gives_identical_next_step(config, synth_root, tmp_pat
     killed, output = tmp_path / "killed", tmp_path / "train.log"
     with output.open("w") as log:
         process = subprocess.Popen([str(VENV_BIN / "perception"), "train",
-                                    str(write_config(config, train, tmp_path / "c.yaml")), "--out", str(killed), "--device",
-                                    "cpu"], stdout=log, stderr=log, env={**os.environ, "OMP_NUM_THREADS": "1"})
+                                    str(write_config(config, train, tmp_path / "c.yaml")), "--out", str(killed),
+                                    "--device", "cpu"], stdout=log, stderr=log,
+                                   env={**os.environ, "OMP_NUM_THREADS": "1"})
     try:
         deadline = time.monotonic() + 600  # generous for a slow machine; a fast one leaves the loop early
         while (step := checkpoint_step(killed)) is None or step < 4:

@@ -1,7 +1,8 @@
 """KITTI object-benchmark frames (``training/`` or ``testing/``) as ``Frame``s.
 
-The ego frame lies on the road under the Velodyne (``calib.kitti.EGO_FROM_VELO``). KITTI labels (bottom centre in the rectified camera frame, rotation about
-camera y) are converted to our boxes; intensity (0..1 reflectance) is scaled to nuScenes' 0..255.
+The ego frame lies on the road under the Velodyne (``calib.kitti.EGO_FROM_VELO``). KITTI labels (bottom centre in
+the rectified camera frame, rotation about camera y) are converted to our boxes; intensity (0..1 reflectance) is
+scaled to nuScenes' 0..255.
 """
 from __future__ import annotations
 

@@ -119,8 +119,8 @@ def devkit_evaluation(dataset: NuScenesDataset, split: str | None, sample_tokens
     are exactly those of an empty prediction set (AP 0, TP errors 1, NDS 0).
     """
     if not any(_has_detection_class(dataset, token) for token in document["results"]):
-        raise DataError(f"split '{split or RESULTS_SAMPLES}' has no ground-truth boxes of the detection classes; nothing to evaluate",
-                        dataset.dataroot / dataset.version)
+        raise DataError(f"split '{split or RESULTS_SAMPLES}' has no ground-truth boxes of the detection classes; "
+                        "nothing to evaluate", dataset.dataroot / dataset.version)
     with tempfile.TemporaryDirectory() as scratch:
         if not any(document["results"].values()):
             results_path = Path(scratch) / "results_with_placeholder.json"

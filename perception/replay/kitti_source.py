@@ -138,8 +138,9 @@ class KittiSource:
                                                   planned.sample_token, planned.ground_truth))
             topic = self.topics.camera(CAMERA).image
             if planned.image is not None:
-                recorded.events.append(CameraImage(planned.time_ns, CAMERA, CAMERA, read_regular_file(planned.image, "image"), "png",
-                                                   topic=topic, log_time_ns=planned.time_ns))
+                image = read_regular_file(planned.image, "image")
+                recorded.events.append(CameraImage(planned.time_ns, CAMERA, CAMERA, image, "png", topic=topic,
+                                                   log_time_ns=planned.time_ns))
         except DataError as error:
             recorded.fault = Fault("unreadable", topic, planned.time_ns, str(error))
         return recorded
