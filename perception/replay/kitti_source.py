@@ -31,11 +31,13 @@ OBJECT_FRAME_GAP_NS = 10 * NS
 INTENSITY_SCALE = 255.0
 
 
-def png_size(data: bytes) -> tuple[int, int]:
-    """(width, height) from a PNG's header."""
-    if data[:8] != b"\x89PNG\r\n\x1a\n" or len(data) < 24:
-        raise DataError("not a PNG image")
-    return struct.unpack(">II", data[16:24])
+def png_size(path: Path) -> tuple[int, int]:
+    """(width, height) from a PNG file's header (its first 24 bytes: planning a drive reads no image whole)."""
+    with open(path, "rb") as file:
+        header = file.read(24)
+    if header[:8] != b"\x89PNG\r\n\x1a\n" or len(header) < 24:
+        raise DataError("not a PNG image", path)
+    return struct.unpack(">II", header[16:24])
 
 
 def kitti_points(path: Path) -> np.ndarray:
@@ -91,7 +93,7 @@ class KittiSource:
         self.scene_name = drive.name
         width, height = (int(v) for v in drive.calib.get("S2", (0, 0)))
         if drive.image_files and not width:
-            width, height = png_size(drive.image_files[0].read_bytes())
+            width, height = png_size(drive.image_files[0])
         camera = rig_from_kitti_matrices(drive.calib, width, height, name=CAMERA).cameras[CAMERA]
         planned = [Planned(t, self._mounts(t, drive.world_from_ego[i], camera.ego_from_camera), lidar=path,
                            sample_token=f"{drive.name}-{i:010d}")
@@ -115,7 +117,7 @@ class KittiSource:
                 continue
             time_ns = len(planned) * OBJECT_FRAME_GAP_NS
             calib = read_kitti_calib(calib_path)
-            width, height = png_size(image_path.read_bytes())
+            width, height = png_size(image_path)
             camera = rig_from_kitti_matrices(calib, width, height, name=CAMERA).cameras[CAMERA]
             labels = base / "label_2" / f"{path.stem}.txt"
             truth = read_kitti_labels(labels, EGO_FROM_VELO @ invert(rect_from_velo(calib))) if labels.is_file() \
