@@ -27,23 +27,12 @@ from perception.train.checkpoint import save_checkpoint
 from perception.train.trainer import Trainer, train
 from perception.typed_config import to_dict
 from tests.model_configs import tiny_config, tiny_train_config
-from tests.test_detect import write_tiny_weights
-from tests.test_replay import INPUT_TOPICS, SYNTH_VERSION, messages_of, replay_mcap, to_mcap
+from tests.test_replay import INPUT_TOPICS, SYNTH_VERSION, messages_of, replay_mcap
+from tests.test_replay import recording, weights  # noqa: F401 (fixtures)
 from tests.test_train import write_config
 
 CHUNK_HEADER_COMPRESSION_LENGTH = 9 + 8 + 8 + 8 + 4  # record header, times, uncompressed size, crc
 FOOTER_AND_MAGIC = 9 + 8 + 8 + 4 + 8  # footer record (summary start, summary offset start, crc), closing magic
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    return write_tiny_weights(tmp_path_factory.mktemp("bad_io_weights"))
-
-
-@pytest.fixture(scope="module")
-def recording(synth_root, tmp_path_factory):
-    """The first synthetic scene as an MCAP recording of several chunks."""
-    return to_mcap(synth_root, SYNTH_VERSION, tmp_path_factory.mktemp("bad_io_recording") / "scene.mcap")
 
 
 def chunk_indexes(path) -> list:

@@ -148,15 +148,19 @@ def test_rosbag1_and_ambiguous_bags_are_clear_errors(tmp_path):
     rosbag1.write_bytes(b"#ROSBAG V2.0\n" + bytes(100))
     with pytest.raises(DataError, match="ROS 1 bag .rosbag1. is out of scope"):
         McapSource(rosbag1, TopicMap())
-    two_clouds = tmp_path / "two.mcap"
-    with open(two_clouds, "wb") as file:
+    with pytest.raises(DataError, match="several point cloud topics .*/front/points, /rear/points"):
+        McapSource(write_two_cloud_bag(tmp_path / "two.mcap"), TopicMap())
+
+
+def write_two_cloud_bag(path):
+    """A ROS 2 bag with an empty point cloud on each of /front/points and /rear/points."""
+    with open(path, "wb") as file:
         writer = Writer(file)
         schema = writer.register_msgdef("sensor_msgs/msg/PointCloud2", SCHEMAS["sensor_msgs/msg/PointCloud2"])
         for topic in ("/front/points", "/rear/points"):
             writer.write_message(topic, schema, cloud_xyzirt_empty(), 1)
         writer.finish()
-    with pytest.raises(DataError, match="several point cloud topics .*/front/points, /rear/points"):
-        McapSource(two_clouds, TopicMap())
+    return path
 
 
 def cloud_xyzirt_empty() -> dict:
@@ -226,13 +230,7 @@ def test_equidistant_camera_info_is_resampled_to_its_pinhole_camera():
 
 
 def test_topic_yaml_picks_the_lidar_among_several_clouds(tmp_path):
-    path = tmp_path / "two.mcap"
-    with open(path, "wb") as file:
-        writer = Writer(file)
-        schema = writer.register_msgdef("sensor_msgs/msg/PointCloud2", SCHEMAS["sensor_msgs/msg/PointCloud2"])
-        for topic in ("/front/points", "/rear/points"):
-            writer.write_message(topic, schema, cloud_xyzirt_empty(), 1)
-        writer.finish()
+    path = write_two_cloud_bag(tmp_path / "two.mcap")
     config = tmp_path / "topics.yaml"
     config.write_text("lidar: /rear/points\n")
     source = McapSource(path, load_topic_map(config))
