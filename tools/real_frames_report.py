@@ -4,11 +4,13 @@
   ground-truth box of their class within 2 m, and detections centred on the ego vehicle;
 - KITTI training 000000-000003 (lidar only; one front camera): recall of the labelled cars within 2 m (score >= 0.3).
 
-.venv/bin/python -m tools.real_frames_report [WEIGHTS] [--out outputs/real]    (from the repository root)
+.venv/bin/python -m tools.real_frames_report [WEIGHTS] [--out outputs/real] [--keep-ego-returns]
+(from the repository root; --keep-ego-returns empties the config's lidar.ego_box, to measure what it changes)
 """
 import argparse
 import json
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,7 @@ import perception
 from perception.data.classes import CLASS_INDEX
 from perception.data.kitti import load_kitti_frame
 from perception.eval.runner import score_detector
+from perception.inference import MODALITIES, load_detector
 from tests.real_nuscenes import REAL_ROOT, build_real_nuscenes
 
 MIN_SCORE, MATCH_M = 0.3, 2.0
@@ -46,7 +49,7 @@ def nuscenes_report(detector, out: Path) -> dict:
     frame = dataset[0]
     report = {}
     for modality, metrics in runs.items():
-        detections = detector.detect(frame, perception.inference.MODALITIES[modality])
+        detections = detector.detect(frame, MODALITIES[modality])
         confident = detections.select(detections.scores >= MIN_SCORE)
         report[modality] = {"mAP": round(metrics["mAP"], 3), "NDS": round(metrics["NDS"], 3),
                             "car_AP": round(metrics["class_ap"]["car"]["mean"], 3),
@@ -71,8 +74,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("weights", nargs="?", default="demo")
     parser.add_argument("--out", type=Path, default=Path("outputs/real"))
+    parser.add_argument("--keep-ego-returns", action="store_true",
+                        help="run without the config's ego-vehicle point filter (lidar.ego_box: [])")
     args = parser.parse_args()
-    detector = perception.load_detector(args.weights)
+    detector = load_detector(args.weights)
+    if args.keep_ego_returns:
+        config = detector.config
+        detector = load_detector(args.weights, "cpu", replace(config, lidar=replace(config.lidar, ego_box=())))
     report = {"weights": str(args.weights), "nuscenes_scene_0061": nuscenes_report(detector, args.out),
               "kitti_000000_000003": kitti_report(detector)}
     print(json.dumps(report, indent=1))
