@@ -54,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="non-key lidar sweeps written before each keyframe, 0..9 (9 = every 20 Hz sweep)")
     deprecated_alias(synth, "--sweeps", "--nonkey-sweeps", "nonkey_sweeps", type=int)
     synth.add_argument("--version", default="v1.0-synth", help="version folder name of the tables")
+    synth.add_argument("--camera-scale", type=float, default=1.0,
+                       help="render the cameras at this fraction of the rig's resolution (0.25 for training sets)")
+    synth.add_argument("--no-ego-body", action="store_true",
+                       help="no lidar returns from the sensor vehicle's own body")
     synth.add_argument("--val-scenes", type=int, default=None,
                        help="scenes in the synth_val split (default: a fifth, at least one)")
 
@@ -115,12 +119,13 @@ def run_train(args) -> None:
 def run_synth(args) -> None:
     import time
 
-    from perception.sim.dataset import DEFAULT_RIG, SynthOptions, generate_dataset
+    from perception.sim.dataset import DEFAULT_RIG, NUSCENES_CAR_BODY, SynthOptions, generate_dataset
 
     start = time.perf_counter()
     options = SynthOptions(out=args.out, scenes=args.scenes, frames=args.frames, seed=args.seed,
                            rig_path=args.rig or DEFAULT_RIG, sweeps=args.nonkey_sweeps, version=args.version,
-                           val_scenes=args.val_scenes)
+                           val_scenes=args.val_scenes, camera_scale=args.camera_scale,
+                           ego_body=None if args.no_ego_body else NUSCENES_CAR_BODY)
     generate_dataset(options)
     seconds = time.perf_counter() - start
     frames = args.scenes * args.frames

@@ -140,3 +140,37 @@ def test_unknown_velocity_gets_zero_weight_and_a_finite_target():
     torch.testing.assert_close(targets.regression[0, 1], torch.tensor(
         [0.25, 0.75, -0.5, math.log(2.0), 0.0, 0.0, 1.0, math.cos(math.pi / 2), 1.5, -0.5]))
     assert targets.cell[0].tolist() == [3 * 8 + 2, 1 * 8 + 5]
+
+
+# ------------------------------------------------------------------------------------------- direction classifier
+HEADINGS = [0.0, 0.3, math.pi / 2 - 0.05, math.pi / 2 + 0.05, 2.5, math.pi - 0.01, -math.pi + 0.01, -2.0, -0.4]
+
+
+def test_axis_encoding_is_the_same_for_opposite_headings():
+    boxes = torch.tensor([[3.5, 3.5, 0.0, 4.0, 2.0, 1.5, h, 0.0, 0.0] for h in HEADINGS])
+    turned = boxes.clone()
+    turned[:, 6] += math.pi
+    targets = [build_targets([b], [torch.zeros(len(HEADINGS), dtype=torch.long)], GRID, 1, 0.1, 1, 1.0,
+                             direction_classifier=True) for b in (boxes, turned)]
+    torch.testing.assert_close(targets[0].regression[..., 6:8], targets[1].regression[..., 6:8])
+    # The direction targets of a heading and its opposite differ everywhere: the classifier alone tells them apart.
+    assert (targets[0].direction + targets[1].direction).eq(1).all()
+
+
+@pytest.mark.parametrize("heading", HEADINGS)
+def test_direction_classifier_targets_decode_back_to_the_heading(heading):
+    box = torch.tensor([[3.5, 4.5, 0.0, 4.0, 2.0, 1.5, heading, 1.0, -2.0]])
+    targets = build_targets([box], [torch.zeros(1, dtype=torch.long)], GRID, 1, 0.1, 1, 1.0,
+                            direction_classifier=True)
+    regression = torch.zeros(1, 10, *GRID.shape)
+    regression.view(1, 10, -1)[0, :, targets.cell[0, 0]] = targets.regression[0, 0]
+    direction = torch.full((1, 1, *GRID.shape), -10.0)
+    direction.view(-1)[targets.cell[0, 0]] = 10.0 if targets.direction[0, 0] else -10.0
+    heat = torch.full((1, 1, *GRID.shape), LOW)
+    heat[0, 0, 4, 3] = 0.9
+    detections = decode(HeadOutput(torch.logit(heat), regression, direction), GRID, 1.0, 0.1, 100, 100,
+                        torch.tensor([0.0]))[0]
+    decoded_box = detections.boxes[0]
+    torch.testing.assert_close(decoded_box[[0, 1, 3, 4, 5, 7, 8]], box[0, [0, 1, 3, 4, 5, 7, 8]])
+    error = math.remainder(float(decoded_box[6]) - heading, 2 * math.pi)
+    assert abs(error) < 1e-5

@@ -29,7 +29,10 @@ def test_detector_input_has_no_ego_returns(synth_root):
     frame = perception.open_dataset(synth_root)[0]
     roof = np.array([[0.5, 0.2, 1.7, 50.0, 0.0]] * 100, np.float32)  # returns of the car's own roof
     batch = detector.model_input(replace(frame, points=np.concatenate([frame.points, roof])))
-    assert len(batch.points) == len(frame.points)
+    xyz = frame.points[:, :3]
+    outside = ~np.all((xyz >= np.array(EGO_BOX[:3])) & (xyz <= np.array(EGO_BOX[3:])), axis=1)
+    assert 0.2 < 1 - outside.mean() < 0.6  # the simulated car body's returns, dropped with the added roof points
+    assert len(batch.points) == outside.sum()
 
 
 @pytest.mark.parametrize("ego_box", ["[1.0, 2.0]", "[4.0, -1.1, 0.2, 3.7, 1.1, 2.1]"])

@@ -112,3 +112,17 @@ def test_detection_loss_weights_the_two_terms():
     # |0 − t| summed: box 1 of sample 0 has 0..7 (velocity masked) = 28, box 2 has 10, sample 1's box 10; / 3 boxes.
     assert losses["regression"].item() == pytest.approx(48 / 3)
     assert losses["total"].item() == pytest.approx(2.0 * 8 * 0.25 * math.log(2) + 0.25 * 16, rel=1e-5)
+
+
+def test_direction_loss_is_the_cross_entropy_of_objects_with_a_heading():
+    targets = two_box_targets()
+    targets.direction = torch.tensor([[1.0, 0.0], [0.0, 0.0]])
+    logits = torch.zeros(2, 1, 2, 2)
+    logits.view(2, -1)[0, targets.cell[0, 0]] = 2.0   # right side of the first box's target, 1 + e^-2
+    output = HeadOutput(torch.zeros(2, 1, 2, 2), torch.zeros(2, 10, 2, 2), logits)
+    losses = detection_loss(output, targets, torch.ones(10), heatmap_weight=1.0, regression_weight=0.0,
+                            direction_weight=0.5)
+    known = targets.weight[..., 6].sum().item()
+    expected = (math.log(1 + math.exp(-2.0)) + (known - 1) * math.log(2)) / known
+    assert losses["direction"].item() == pytest.approx(expected, rel=1e-5)
+    assert losses["total"].item() == pytest.approx(losses["heatmap"].item() + 0.5 * expected, rel=1e-5)

@@ -228,3 +228,11 @@ def test_one_missing_camera_is_masked(synth_root):
     assert len(detections.scores) > 0
     torch.testing.assert_close(with_noise.boxes, detections.boxes)
     torch.testing.assert_close(with_noise.scores, detections.scores)
+
+
+def test_keyframe_only_augmentation_keeps_the_keyframe_sweep(synth_root):
+    frame = next(NuScenesDataset(synth_root, "v1.0-synth", num_sweeps=2).frames(load_images=False))
+    assert len(np.unique(frame.points[:, 4])) == 3
+    augment = replace(tiny_train_config().augment, modality_dropout=0.0, keyframe_only=1.0)
+    sample = training_sample(frame, [], (96, 176), IDENTITY_CLASSES, augment, np.random.default_rng(0))
+    assert len(sample.sample.points) == (frame.points[:, 4] == 0).sum() and sample.sample.points[:, 4].eq(0).all()

@@ -318,3 +318,20 @@ def test_circle_nms_edge_cases():
     assert empty.shape == (0,) and empty.dtype == torch.long
     single = circle_nms(torch.zeros(1, 2), torch.ones(1), torch.zeros(1, dtype=torch.long), radius)
     assert single.tolist() == [0]
+
+
+def test_normalized_pillar_features_equal_a_net_with_scaled_first_weights():
+    """``normalize`` divides each decorated feature by its unit before the MLP: the same as dividing the first
+    layer's weights by the units."""
+    generator = torch.Generator().manual_seed(3)
+    normalized = PillarFeatureNet(VOXEL_GRID, channels=(8,), normalize=True).eval()
+    raw = PillarFeatureNet(VOXEL_GRID, channels=(8,)).eval()
+    raw.load_state_dict(normalized.state_dict())
+    units = normalized.feature_units
+    assert units.shape == (10,) and units[4] == 0.5 and units[3] == 255.0
+    with torch.no_grad():
+        raw.layers[0].linear.weight /= units
+        points = torch.rand(50, 5, generator=generator) * torch.tensor([4.0, 4.0, 4.0, 255.0, 0.15])
+        points[:, 1:3] -= 2.0
+        batch_index = torch.zeros(50, dtype=torch.long)
+        torch.testing.assert_close(normalized(points, batch_index, 1), raw(points, batch_index, 1))

@@ -3,6 +3,7 @@ import contextlib
 import io
 import json
 
+import cv2
 import numpy as np
 import pytest
 from nuscenes.eval.common.config import config_factory
@@ -144,3 +145,22 @@ def test_default_rig_full_resolution(tmp_path):
     # Sensible content: the sky is bright at the top, the road darker at the bottom of the front image.
     front = frame.images["CAM_FRONT"].astype(float)
     assert front[:100].mean() > front[-100:].mean()
+
+
+def test_cameras_rendered_at_a_fraction_match_the_full_render(tmp_path):
+    """``camera_scale`` renders the same view with intrinsics scaled alike: the half-size image is the full one
+    resized (up to the render noise and edge aliasing), and the written intrinsics are half the rig's."""
+    rig = small_rig(tmp_path / "rig.yaml")
+    frames = {}
+    for scale in (1.0, 0.5):
+        out = tmp_path / f"scale-{scale}"
+        generate_dataset(SynthOptions(out=out, scenes=1, frames=1, seed=5, sweeps=0, rig_path=rig,
+                                      camera_scale=scale), progress=False)
+        frames[scale] = next(NuScenesDataset(out, VERSION).frames())
+    full, half = frames[1.0].images["CAM_FRONT"], frames[0.5].images["CAM_FRONT"]
+    assert full.shape == (225, 400, 3) and half.shape == (112, 200, 3)
+    np.testing.assert_allclose(frames[0.5].rig.cameras["CAM_FRONT"].intrinsics[:2],
+                               frames[1.0].rig.cameras["CAM_FRONT"].intrinsics[:2] * 0.5)
+    resized = cv2.resize(full, (200, 112), interpolation=cv2.INTER_AREA).astype(float)
+    assert np.abs(resized - half).mean() < 8.0
+    assert np.abs(resized - np.roll(half, 3, axis=1)).mean() > np.abs(resized - half).mean() + 2.0

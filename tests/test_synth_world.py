@@ -1,14 +1,20 @@
 """Synthetic street scenes: determinism, actor placement, lidar geometry and camera rendering."""
 import math
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+import yaml
 
 from perception.sim.actors import CATEGORIES
 from perception.sim.placement import rectangles_overlap
-from perception.sim.sensors import SpinningLidarModel, cast_lidar, pinhole_directions, render_camera
+from perception.sim.dataset import NUSCENES_CAR_BODY
+from perception.sim.sensors import (EGO_BODY_ID, EgoBody, SpinningLidarModel, cast_lidar, pinhole_directions,
+                                    ray_box_entry, render_camera)
 from perception.sim.world import KIND_CODE, make_world
 
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 DURATION_S = 10.0
 TIMES = (0.0, 4.0, 9.5)
 
@@ -160,3 +166,29 @@ def test_drivable_mask_covers_the_ego_lane(world):
         x, y = world.ego_pose(t)[:2, 3]
         assert mask[int(y / resolution), int(x / resolution)] == 1
     assert 0.01 < mask.mean() < 0.9
+
+
+def test_ray_box_entry_hand_computed():
+    origin = np.array([0.0, 0.0, 2.0])
+    directions = np.array([[0.0, 0.0, -1.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.6, 0.0, -0.8]])
+    ranges, axis = ray_box_entry(origin, directions, np.array([-1.0, -1.0, 0.0]), np.array([1.0, 1.0, 1.0]))
+    assert ranges[0] == pytest.approx(1.0) and axis[0] == 2      # straight down onto the top face
+    assert np.isinf(ranges[1]) and np.isinf(ranges[2])            # up, and level above the box: misses
+    assert ranges[3] == pytest.approx(1.25) and axis[3] == 2     # down and forward: the top at x = 0.75
+
+
+def test_ego_body_returns_are_a_quarter_to_two_fifths_of_a_sweep_like_nuscenes(world):
+    """A real nuScenes keyframe has 24-41 % of its points within 1 m of the sensor (its car's roof); they all lie
+    on the body box, inside the ego box the model configs filter, and the world behind them is hidden."""
+    body = EgoBody(NUSCENES_CAR_BODY, lidar_on_ego())
+    points, ids = cast_lidar(*world.raycasting_scene(4.0), world.ego_pose(4.0) @ lidar_on_ego(),
+                             SpinningLidarModel(), np.random.default_rng(0), body)
+    ranges = np.linalg.norm(points[:, :3], axis=1)
+    assert 0.24 <= (ranges < 1.0).mean() <= 0.41
+    ego = points[:, :3].astype(np.float64) @ lidar_on_ego()[:3, :3].T + lidar_on_ego()[:3, 3]
+    on_body = ids == EGO_BODY_ID
+    box = np.array(NUSCENES_CAR_BODY)
+    assert np.all((ego[on_body] >= box[:3] - 0.1) & (ego[on_body] <= box[3:] + 0.1))
+    assert not np.all((ego[~on_body] >= box[:3]) & (ego[~on_body] <= box[3:]), axis=1).any()
+    config_box = np.array(yaml.safe_load((CONFIGS / "demo.yaml").read_text())["lidar"]["ego_box"])
+    assert np.all((ego[on_body] >= config_box[:3]) & (ego[on_body] <= config_box[3:]))

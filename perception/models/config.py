@@ -47,6 +47,7 @@ class LidarConfig:
     sparse_channels: tuple[int, ...]  # sparse: stage widths; the height layers halve between stages
     bev_channels: int
     ego_box: tuple[float, ...]      # returns of the ego vehicle dropped: x, y, z min then max (ego frame); [] keeps all
+    normalize_points: bool = False  # pillars: point features scaled before the MLP (see ops.pillar_encoder)
 
     def __post_init__(self):
         if self.num_sweeps < 0:
@@ -85,6 +86,8 @@ class HeadConfig:
     max_detections: int
     pre_nms_top_k: int
     nms_radius: tuple[float, ...]   # circle-NMS radius per class in metres (0 disables)
+    direction_classifier: bool = False  # regress the heading axis (sin 2θ, cos 2θ), classify its sign (SECOND)
+    direction_weight: float = 0.2   # weight of the direction classifier's cross-entropy
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,8 @@ class FusionDetector(nn.Module):
             branches["lidar"] = config.lidar.bev_channels
         self.fuser = ConvFuser(branches, config.decoder.fuser_channels)
         self.decoder = SECONDDecoder(config.decoder)
-        self.head = CenterPointHead(self.decoder.out_channels, config.head.channels, len(config.classes))
+        self.head = CenterPointHead(self.decoder.out_channels, config.head.channels, len(config.classes),
+                                    config.head.direction_classifier)
         self.register_buffer("code_weights", torch.tensor(config.head.regression_code_weights), persistent=False)
         self.register_buffer("nms_radius", torch.tensor(config.head.nms_radius), persistent=False)
 
@@ -75,7 +76,7 @@ class FusionDetector(nn.Module):
     def forward(self, batch: DetectorInput) -> DetectorOutput:
         features, depth_logits = self.branch_features(batch)
         head = self.head(self.decoder(self.fuser(features, batch.batch_size, self.config.bev.shape)))
-        return DetectorOutput(head.heatmap, head.regression, depth_logits)
+        return DetectorOutput(head.heatmap, head.regression, head.direction, depth_logits)
 
     def loss(self, output: DetectorOutput, batch: DetectorInput, boxes: list[torch.Tensor],
              labels: list[torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -84,8 +85,9 @@ class FusionDetector(nn.Module):
         ``total`` is their weighted sum."""
         head = self.config.head
         targets = build_targets(boxes, labels, self.config.bev, len(self.config.classes), head.gaussian_overlap,
-                                head.min_radius, head.velocity_unit)
-        losses = detection_loss(output, targets, self.code_weights, head.heatmap_weight, head.regression_weight)
+                                head.min_radius, head.velocity_unit, head.direction_classifier)
+        losses = detection_loss(output, targets, self.code_weights, head.heatmap_weight, head.regression_weight,
+                                head.direction_weight)
         weight = self.config.camera.depth_loss_weight
         if self.config.camera.enabled and weight > 0:
             supervised = output.depth_logits is not None and len(batch.points) > 0

@@ -24,7 +24,7 @@ from perception.data.classes import ATTRIBUTES, CLASS_CATEGORY
 from perception.data.nuscenes import NuScenesDataset
 from perception.data.nuscenes_tables import (link_chain, make_token, pose_record,
                                              visibility_table, visibility_token, write_tables)
-from perception.sim.sensors import SpinningLidarModel, cast_lidar, render_camera
+from perception.sim.sensors import EgoBody, SpinningLidarModel, cast_lidar, render_camera
 from perception.sim.world import World, make_world
 
 DEFAULT_RIG = Path(__file__).resolve().parents[2] / "configs" / "rigs" / "nuscenes.yaml"
@@ -36,11 +36,17 @@ START_TIME_US = 1_600_000_000_000_000
 MAP_RESOLUTION_M = 0.1  # what the devkit's MapMask assumes
 MAP_MARGIN_M = 80.0
 VISIBILITY_SAMPLES = 27
+NUSCENES_CAR_BODY = (-0.8, -0.87, 0.3, 3.3, 0.87, 1.56)
+"""The nuScenes car (a Renault Zoe, 4.1 x 1.7 x 1.6 m) in its ego frame (rear axle on the ground): x, y, z min then
+max. Inside the ``lidar.ego_box`` the shipped model configs filter."""
 
 
 @dataclass
 class SynthOptions:
-    """What to generate. ``sweeps``: non-key lidar sweeps written before each keyframe (0..9; 9 = full 20 Hz)."""
+    """What to generate. ``sweeps``: non-key lidar sweeps written before each keyframe (0..9; 9 = full 20 Hz);
+    ``camera_scale``: images rendered at this fraction of the rig's resolution (intrinsics scaled to match), e.g.
+    0.25 for training sets of a network that reads 352-pixel-wide inputs; ``ego_body``: the sensor vehicle's body
+    box the lidar sees (None: no body returns)."""
 
     out: Path
     scenes: int = 2
@@ -51,6 +57,8 @@ class SynthOptions:
     version: str = "v1.0-synth"
     val_scenes: int | None = None  # default: a fifth of the scenes (at least one when there are two or more)
     lidar: SpinningLidarModel = field(default_factory=SpinningLidarModel)
+    camera_scale: float = 1.0
+    ego_body: tuple[float, ...] | None = NUSCENES_CAR_BODY
 
 
 def camera_offsets_s(rig: Rig) -> dict[str, float]:
@@ -70,6 +78,8 @@ def generate_dataset(options: SynthOptions, progress: bool = True) -> Path:
         raise ValueError(f"sweeps must be in 0..{SWEEPS_PER_KEYFRAME - 1}, got {options.sweeps}")
     if options.scenes < 1 or options.frames < 1:
         raise ValueError("scenes and frames must be at least 1")
+    if not 0 < options.camera_scale <= 1:
+        raise ValueError(f"camera_scale must be in (0, 1], got {options.camera_scale}")
     rig = load_rig(options.rig_path)
     out = Path(options.out)
     tables = static_tables(rig)
@@ -83,6 +93,14 @@ def generate_dataset(options: SynthOptions, progress: bool = True) -> Path:
     atomic_write_bytes(out / options.version / "splits.json", json.dumps(splits(names, options.val_scenes),
                                                                           indent=1).encode())
     return out
+
+
+def scaled_camera(intrinsics: np.ndarray, width: int, height: int,
+                  scale: float) -> tuple[np.ndarray, int, int]:
+    """Intrinsics (3, 3), width and height of a pinhole camera whose image is resized by ``scale`` (pixel
+    coordinates with the origin at the image corner scale with it)."""
+    scaled = np.diag([scale, scale, 1.0]) @ intrinsics
+    return scaled, round(width * scale), round(height * scale)
 
 
 def count_lidar_points(out: Path, version: str, tables: dict[str, list[dict]]) -> None:
@@ -140,6 +158,10 @@ class SceneWriter:
         self.calibration = {name: make_token("calibrated_sensor", self.name, name)
                             for name in [rig.lidar.name, *rig.cameras]}
         self.chains: dict[str, list[dict]] = {name: [] for name in self.calibration}
+        self.ego_body = None if options.ego_body is None else EgoBody(tuple(options.ego_body),
+                                                                       rig.lidar.ego_from_lidar)
+        self.cameras = {name: scaled_camera(camera.intrinsics, camera.width, camera.height, options.camera_scale)
+                        for name, camera in rig.cameras.items()}
 
     def time_us(self, t: float) -> int:
         return self.start_us + int(round(t * 1e6))
@@ -173,7 +195,7 @@ class SceneWriter:
         """Cast one sweep at time ``t``, write it and record it."""
         scene, table = self.world.raycasting_scene(t)
         global_from_lidar = self.world.ego_pose(t) @ self.rig.lidar.ego_from_lidar
-        points, _ = cast_lidar(scene, table, global_from_lidar, self.options.lidar, self.sensor_rng)
+        points, _ = cast_lidar(scene, table, global_from_lidar, self.options.lidar, self.sensor_rng, self.ego_body)
         channel = self.rig.lidar.name
         folder = "samples" if key_frame else "sweeps"
         filename = f"{folder}/{channel}/{self.name}__{channel}__{self.time_us(t)}.pcd.bin"
@@ -181,14 +203,14 @@ class SceneWriter:
         self.record_sample_data(channel, t, sample_token, key_frame, filename, "pcd", 0, 0)
 
     def write_camera(self, name: str, t: float, sample_token: str) -> None:
-        camera = self.rig.cameras[name]
+        intrinsics, width, height = self.cameras[name]
         scene, table = self.world.raycasting_scene(t)
-        image = render_camera(scene, table, self.world, camera.intrinsics, camera.width, camera.height,
-                              self.world.ego_pose(t) @ camera.ego_from_camera, self.sensor_rng)
+        image = render_camera(scene, table, self.world, intrinsics, width, height,
+                              self.world.ego_pose(t) @ self.rig.cameras[name].ego_from_camera, self.sensor_rng)
         filename = f"samples/{name}/{self.name}__{name}__{self.time_us(t)}.jpg"
         ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
         atomic_write_bytes(self.out / filename, jpeg.tobytes())
-        self.record_sample_data(name, t, sample_token, True, filename, "jpg", camera.width, camera.height)
+        self.record_sample_data(name, t, sample_token, True, filename, "jpg", width, height)
 
     def record_sample_data(self, channel: str, t: float, sample_token: str, key_frame: bool, filename: str,
                            fileformat: str, width: int, height: int) -> None:
@@ -271,10 +293,10 @@ class SceneWriter:
                  **{n: c.ego_from_camera for n, c in self.rig.cameras.items()}}
         sensor_token = {s["channel"]: s["token"] for s in self.tables["sensor"]}
         for channel, pose in poses.items():
-            camera = self.rig.cameras.get(channel)
+            camera = self.cameras.get(channel)
             self.tables["calibrated_sensor"].append({
                 "token": self.calibration[channel], "sensor_token": sensor_token[channel], **pose_record(pose),
-                "camera_intrinsic": [] if camera is None else camera.intrinsics.tolist()})
+                "camera_intrinsic": [] if camera is None else camera[0].tolist()})
 
     def write_map(self, path: Path) -> None:
         """The drivable area as a devkit map mask: 0.1 m per pixel, global origin at the bottom-left corner."""

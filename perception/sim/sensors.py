@@ -31,7 +31,7 @@ class SpinningLidarModel:
     elevation_bottom_deg: float = -30.67
     azimuth_steps: int = 1084
     max_range_m: float = 100.0
-    min_range_m: float = 1.0
+    min_range_m: float = 0.3  # real nuScenes clouds keep the returns of their own roof, 0.5-1 m away
     range_noise_std_m: float = 0.02
     dropout: float = 0.02
     detection_energy: float = 0.03
@@ -85,25 +85,75 @@ def lidar_intensity(model: SpinningLidarModel, reflectivity: np.ndarray, cosine:
     return np.clip(np.round(value), 0.0, 255.0)
 
 
+@dataclasses.dataclass(frozen=True)
+class EgoBody:
+    """The sensor vehicle's body as a box (x, y, z min then max, ego frame) seen from the lidar mounted at
+    ``ego_from_lidar`` (4, 4): a roof lidar's lower beams hit its own roof and bonnet, a quarter or more of a real
+    nuScenes cloud."""
+
+    box: tuple[float, float, float, float, float, float]
+    ego_from_lidar: np.ndarray
+    reflectivity: float = 0.5
+
+
+EGO_BODY_ID = -1
+"""Geometry id of returns from the ego vehicle's body."""
+
+
+def ray_box_entry(origin: np.ndarray, directions: np.ndarray, box_min: np.ndarray,
+                  box_max: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distance (N,) along unit ``directions`` (N, 3) from ``origin`` (3,) (outside the box) to where each ray
+    enters the axis-aligned box, inf for a miss, and the axis (N,) of the face it enters through (slab test)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inverse = 1.0 / directions
+        near = np.minimum((box_min - origin) * inverse, (box_max - origin) * inverse)
+        far = np.maximum((box_min - origin) * inverse, (box_max - origin) * inverse)
+    near, far = np.nan_to_num(near, nan=-np.inf), np.nan_to_num(far, nan=np.inf)
+    entry, exit_ = near.max(axis=1), far.min(axis=1)
+    return np.where((entry <= exit_) & (entry > 0), entry, np.inf), near.argmax(axis=1)
+
+
+def ego_body_hits(body: EgoBody, directions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ranges (N,) at which lidar-frame unit ``directions`` (N, 3) hit the ego body (inf for a miss) and the
+    unit normals (N, 3) of the faces hit, in the lidar frame."""
+    rotation = body.ego_from_lidar[:3, :3]
+    box = np.asarray(body.box, np.float64)
+    ranges, axis = ray_box_entry(body.ego_from_lidar[:3, 3], directions @ rotation.T, box[:3], box[3:])
+    ego_directions = directions @ rotation.T
+    normals = np.zeros((len(directions), 3))
+    normals[np.arange(len(directions)), axis] = -np.sign(ego_directions[np.arange(len(directions)), axis])
+    return ranges, normals @ rotation
+
+
 def cast_lidar(scene: o3d.t.geometry.RaycastingScene, table: GeometryTable, global_from_lidar: np.ndarray,
-               model: SpinningLidarModel, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """One instantaneous sweep from the pose ``global_from_lidar`` (4, 4).
+               model: SpinningLidarModel, rng: np.random.Generator,
+               ego_body: EgoBody | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One instantaneous sweep from the pose ``global_from_lidar`` (4, 4); rays stop at ``ego_body`` first.
 
     Returns points (N, 5) float32 [x, y, z, intensity 0..255, ring 0..beams-1] in the lidar frame
-    (its axes are those of ``global_from_lidar``) and the geometry id (N,) int64 each point hit.
+    (its axes are those of ``global_from_lidar``) and the geometry id (N,) int64 each point hit
+    (``EGO_BODY_ID`` for the ego body).
     """
     directions, ring = model.ray_directions(rng.uniform(0.0, 2.0 * math.pi / model.azimuth_steps))
     rotation = np.asarray(global_from_lidar[:3, :3], np.float32)
     origin = np.asarray(global_from_lidar[:3, 3], np.float64)
     global_directions = directions @ rotation.T
     hits = scene.cast_rays(rays_tensor(origin, global_directions))
-    ranges = hits["t_hit"].numpy()
+    ranges = hits["t_hit"].numpy().astype(np.float64)
+    geometry_ids = hits["geometry_ids"].numpy().astype(np.int64)
+    normals = hits["primitive_normals"].numpy()
+    if ego_body is not None:
+        body_ranges, body_normals = ego_body_hits(ego_body, directions.astype(np.float64))
+        on_body = body_ranges < ranges
+        ranges = np.where(on_body, body_ranges, ranges)
+        geometry_ids = np.where(on_body, EGO_BODY_ID, geometry_ids)
+        normals = np.where(on_body[:, None], (body_normals @ rotation.T.astype(np.float64)), normals)
     valid = np.flatnonzero((ranges >= model.min_range_m) & (ranges <= model.max_range_m))
-    ranges = ranges[valid]
-    geometry_ids = hits["geometry_ids"].numpy()[valid].astype(np.int64)
-    normals = hits["primitive_normals"].numpy()[valid]
+    ranges, geometry_ids, normals = ranges[valid], geometry_ids[valid], normals[valid]
     points_global = origin + global_directions[valid] * ranges[:, None]
-    _, reflectivity = table.surface(points_global, normals, geometry_ids)
+    world = geometry_ids != EGO_BODY_ID
+    reflectivity = np.full(len(valid), ego_body.reflectivity if ego_body else 0.0)
+    _, reflectivity[world] = table.surface(points_global[world], normals[world], geometry_ids[world])
     cosine = incidence_cosine(normals, global_directions[valid])
     kept = rng.random(len(valid)) < detection_probability(model, reflectivity, cosine, ranges)
     ranges, cosine, reflectivity = ranges[kept], cosine[kept], reflectivity[kept]

@@ -2,13 +2,14 @@
 modality dropout, with its ground-truth boxes in the augmented frame."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from perception.data.frame import Frame
-from perception.inference.preprocess import Sample, collate, frame_to_sample
+from perception.inference.preprocess import Sample, collate, frame_to_sample, recent_sweeps
 from perception.models.inputs import DetectorInput
 from perception.train.config import AugmentConfig
 
@@ -55,8 +56,8 @@ def training_sample(frame: Frame, camera_names: list[str], input_hw: tuple[int, 
     dropped, as are boxes without lidar points, which the nuScenes evaluator drops too); points inside ``ego_box``
     (the ego vehicle's own returns) are dropped as at inference.
 
-    With ``augment``, the global transform, modality dropout and per-camera scale/crop jitter are drawn from
-    ``rng`` in that order.
+    With ``augment``, the global transform, modality dropout, keyframe-only draw (when its probability is not 0)
+    and per-camera scale/crop jitter are drawn from ``rng`` in that order.
     """
     transform = bev_augmentation(augment, rng) if augment else np.eye(4)
     if augment and rng.random() < augment.modality_dropout:
@@ -64,6 +65,8 @@ def training_sample(frame: Frame, camera_names: list[str], input_hw: tuple[int, 
             use_cameras = False
         else:
             use_points = False
+    if augment and augment.keyframe_only > 0 and rng.random() < augment.keyframe_only:
+        frame = dataclasses.replace(frame, points=recent_sweeps(frame.points, 0))
     crops = None
     if augment and use_cameras:
         jitter = augment.image_crop_jitter

@@ -21,6 +21,7 @@ class AugmentConfig:
     image_resize: tuple[float, float]  # image scale jitter around the fit-to-input scale
     image_crop_jitter: float        # fraction of the free margin used for random crop offsets
     modality_dropout: float         # probability of dropping all cameras, and separately all points
+    keyframe_only: float = 0.0      # probability of keeping only the keyframe sweep (a rig or a start without history)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ REGRESSION_CHANNELS = 10
 class HeadOutput:
     heatmap: torch.Tensor     # (B, K, ny, nx) logits
     regression: torch.Tensor  # (B, 10, ny, nx)
+    direction: torch.Tensor | None = None  # (B, 1, ny, nx) logit of "heading opposite to its axis", or None
 
 
 def conv_bn_relu(in_channels: int, out_channels: int) -> nn.Sequential:
@@ -22,16 +23,19 @@ def conv_bn_relu(in_channels: int, out_channels: int) -> nn.Sequential:
 
 
 class CenterPointHead(nn.Module):
-    """bev (B, C, ny, nx) → HeadOutput."""
+    """bev (B, C, ny, nx) → HeadOutput; with ``direction_classifier`` also the heading direction logit, whose
+    regression channels 6, 7 then hold sin 2θ, cos 2θ (the box axis, which looks the same from both ends)."""
 
-    def __init__(self, in_channels: int, channels: int, num_classes: int):
+    def __init__(self, in_channels: int, channels: int, num_classes: int, direction_classifier: bool = False):
         super().__init__()
         self.shared = conv_bn_relu(in_channels, channels)
         self.heatmap = nn.Sequential(conv_bn_relu(channels, channels), nn.Conv2d(channels, num_classes, 1))
         self.regression = nn.Sequential(conv_bn_relu(channels, channels), nn.Conv2d(channels, REGRESSION_CHANNELS, 1))
+        self.direction = nn.Conv2d(channels, 1, 1) if direction_classifier else None
         # Start from a 0.1 prior for centres so the focal loss is not swamped by easy negatives (CenterNet).
         nn.init.constant_(self.heatmap[-1].bias, -2.19)
 
     def forward(self, bev: torch.Tensor) -> HeadOutput:
         shared = self.shared(bev)
-        return HeadOutput(self.heatmap(shared), self.regression(shared))
+        direction = self.direction(shared) if self.direction is not None else None
+        return HeadOutput(self.heatmap(shared), self.regression(shared), direction)

@@ -19,12 +19,17 @@ class Detections:
 
 
 def decode_regression(regression: torch.Tensor, ix: torch.Tensor, iy: torch.Tensor, grid: BEVGrid,
-                      velocity_unit: float) -> torch.Tensor:
-    """Boxes (K, 9) from regression vectors (K, 10) at cells (ix, iy); velocity is regressed in ``velocity_unit``."""
+                      velocity_unit: float, direction: torch.Tensor | None = None) -> torch.Tensor:
+    """Boxes (K, 9) from regression vectors (K, 10) at cells (ix, iy); velocity is regressed in ``velocity_unit``.
+    With direction logits (K,), channels 6, 7 are the heading axis (sin 2θ, cos 2θ), turned by π where the logit
+    says the heading points against it."""
     x = (ix + regression[:, 0]) * grid.cell + grid.x_range[0]
     y = (iy + regression[:, 1]) * grid.cell + grid.y_range[0]
     size = regression[:, 3:6].clamp(max=5.0).exp()
     yaw = torch.atan2(regression[:, 6], regression[:, 7])
+    if direction is not None:
+        yaw = yaw / 2 + torch.pi * (direction > 0)
+        yaw = torch.atan2(yaw.sin(), yaw.cos())
     return torch.stack([x, y, regression[:, 2], *size.unbind(1), yaw,
                         *(regression[:, 8:10] * velocity_unit).unbind(1)], dim=1)
 
@@ -44,7 +49,8 @@ def decode(output: HeadOutput, grid: BEVGrid, velocity_unit: float, score_thresh
         label, cell = index // (ny * nx), index % (ny * nx)
         iy, ix = cell // nx, cell % nx
         regression = output.regression[b].float().reshape(output.regression.shape[1], -1)[:, cell].T
-        boxes = decode_regression(regression, ix, iy, grid, velocity_unit)
+        direction = None if output.direction is None else output.direction[b, 0].float().reshape(-1)[cell]
+        boxes = decode_regression(regression, ix, iy, grid, velocity_unit, direction)
         kept = circle_nms(boxes[:, :2], score, label, nms_radius.to(boxes.device))[:max_detections]
         detections.append(Detections(boxes[kept], score[kept], label[kept]))
     return detections

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from perception.models.heads.centerpoint import HeadOutput
 from perception.models.heads.targets import HeadTargets
@@ -26,9 +27,25 @@ def regression_l1_loss(regression: torch.Tensor, targets: HeadTargets, code_weig
     return loss.sum() / targets.weight[..., 0].sum().clamp_min(1)
 
 
+def direction_loss(direction: torch.Tensor, targets: HeadTargets) -> torch.Tensor:
+    """Binary cross-entropy of the direction logits (B, 1, ny, nx) at the target cells, over the objects whose
+    heading is known."""
+    batch = direction.shape[0]
+    predicted = torch.gather(direction.float().reshape(batch, -1), 1, targets.cell)
+    weight = targets.weight[..., 6]
+    loss = F.binary_cross_entropy_with_logits(predicted, targets.direction, reduction="none") * weight
+    return loss.sum() / weight.sum().clamp_min(1)
+
+
 def detection_loss(output: HeadOutput, targets: HeadTargets, code_weights: torch.Tensor, heatmap_weight: float,
-                   regression_weight: float) -> dict[str, torch.Tensor]:
+                   regression_weight: float, direction_weight: float = 0.0) -> dict[str, torch.Tensor]:
+    """Heatmap and regression losses, and the direction loss when the head classifies directions; ``total`` is
+    their weighted sum."""
     heatmap = gaussian_focal_loss(output.heatmap, targets.heatmap)
     regression = regression_l1_loss(output.regression, targets, code_weights)
-    return {"heatmap": heatmap, "regression": regression,
-            "total": heatmap_weight * heatmap + regression_weight * regression}
+    losses = {"heatmap": heatmap, "regression": regression,
+              "total": heatmap_weight * heatmap + regression_weight * regression}
+    if output.direction is not None:
+        losses["direction"] = direction_loss(output.direction, targets)
+        losses["total"] = losses["total"] + direction_weight * losses["direction"]
+    return losses

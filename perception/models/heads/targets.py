@@ -16,6 +16,7 @@ class HeadTargets:
     cell: torch.Tensor        # (B, M) flat index y * nx + x of each object's centre cell
     regression: torch.Tensor  # (B, M, 10) encoded as the head predicts it
     weight: torch.Tensor      # (B, M, 10) 0 for padding and for unknown (NaN) velocities
+    direction: torch.Tensor | None = None  # (B, M) 1 where the heading points against its axis (cos θ < 0)
 
 
 def gaussian_radius(length_cells: float, width_cells: float, min_overlap: float) -> float:
@@ -41,22 +42,26 @@ def draw_gaussian(heatmap: torch.Tensor, cx: int, cy: int, radius: int) -> None:
     torch.maximum(heatmap[y0:y1, x0:x1], patch, out=heatmap[y0:y1, x0:x1])
 
 
-def encode_boxes(boxes: torch.Tensor, grid: BEVGrid,
-                 velocity_unit: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def encode_boxes(boxes: torch.Tensor, grid: BEVGrid, velocity_unit: float,
+                 axis_only: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Cell (ix, iy) (M, 2) long, inside (M,) bool and regression (M, 10) of boxes (M, 9) on ``grid``; velocity is
-    encoded in units of ``velocity_unit`` m/s."""
+    encoded in units of ``velocity_unit`` m/s, the heading θ as (sin θ, cos θ), or with ``axis_only`` as the axis
+    (sin 2θ, cos 2θ) that a direction classifier completes."""
     fx = (boxes[:, 0] - grid.x_range[0]) / grid.cell
     fy = (boxes[:, 1] - grid.y_range[0]) / grid.cell
     ix, iy = fx.floor(), fy.floor()
     inside = (ix >= 0) & (ix < grid.nx) & (iy >= 0) & (iy < grid.ny)
+    angle = 2 * boxes[:, 6] if axis_only else boxes[:, 6]
     regression = torch.stack([fx - ix, fy - iy, boxes[:, 2], *boxes[:, 3:6].clamp_min(1e-3).log().unbind(1),
-                              boxes[:, 6].sin(), boxes[:, 6].cos(), *(boxes[:, 7:9] / velocity_unit).unbind(1)], dim=1)
+                              angle.sin(), angle.cos(), *(boxes[:, 7:9] / velocity_unit).unbind(1)], dim=1)
     return torch.stack([ix, iy], dim=1).long(), inside, regression
 
 
 def build_targets(boxes: list[torch.Tensor], labels: list[torch.Tensor], grid: BEVGrid, num_classes: int,
-                  min_overlap: float, min_radius: int, velocity_unit: float) -> HeadTargets:
-    """Targets for a batch: boxes[b] (M_b, 9) in the (augmented) ego frame, labels[b] (M_b,) class indices."""
+                  min_overlap: float, min_radius: int, velocity_unit: float,
+                  direction_classifier: bool = False) -> HeadTargets:
+    """Targets for a batch: boxes[b] (M_b, 9) in the (augmented) ego frame, labels[b] (M_b,) class indices; with
+    ``direction_classifier`` the heading is encoded as its axis plus a direction target."""
     ny, nx = grid.shape
     device = boxes[0].device if boxes else torch.device("cpu")
     batch, most = len(boxes), max([1, *(len(b) for b in boxes)])
@@ -64,8 +69,11 @@ def build_targets(boxes: list[torch.Tensor], labels: list[torch.Tensor], grid: B
     cell = torch.zeros(batch, most, dtype=torch.long, device=device)
     regression = torch.zeros(batch, most, REGRESSION_CHANNELS, device=device)
     weight = torch.zeros(batch, most, REGRESSION_CHANNELS, device=device)
+    direction = torch.zeros(batch, most, device=device) if direction_classifier else None
     for b, (sample_boxes, sample_labels) in enumerate(zip(boxes, labels)):
-        cells, inside, encoded = encode_boxes(sample_boxes.float(), grid, velocity_unit)
+        cells, inside, encoded = encode_boxes(sample_boxes.float(), grid, velocity_unit, direction_classifier)
+        if direction is not None:
+            direction[b, :len(sample_boxes)] = (sample_boxes[:, 6].float().cos() < 0).float()
         for m in torch.nonzero(inside).flatten().tolist():
             ix, iy = cells[m].tolist()
             length, width = (sample_boxes[m, 3:5] / grid.cell).tolist()
@@ -75,4 +83,4 @@ def build_targets(boxes: list[torch.Tensor], labels: list[torch.Tensor], grid: B
             known = torch.isfinite(encoded[m])
             regression[b, m] = torch.where(known, encoded[m], torch.zeros_like(encoded[m]))
             weight[b, m] = known.float()
-    return HeadTargets(heatmap, cell, regression, weight)
+    return HeadTargets(heatmap, cell, regression, weight, direction)

@@ -19,7 +19,8 @@ class LidarBEVEncoder(nn.Module):
         if config.encoder == "sparse":
             self.sparse = SparseVoxelEncoder(config.grid, config.voxel_z, config.sparse_channels, in_features=5)
         else:
-            self.pillars = PillarFeatureNet(config.grid, in_features=5, channels=config.pillar_channels)
+            self.pillars = PillarFeatureNet(config.grid, in_features=5, channels=config.pillar_channels,
+                                            normalize=config.normalize_points)
         self.out_channels = getattr(self, self.encoder).out_channels
 
     def forward(self, batch: DetectorInput) -> torch.Tensor:
