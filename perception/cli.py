@@ -97,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     export = command(commands, "export", "write the model-only weights of a training checkpoint", run_export)
     export.add_argument("checkpoint", type=Path, help="checkpoint .json or run folder")
     export.add_argument("--out", type=Path, required=True, help="output path without extension, e.g. weights/demo")
+    export.add_argument("--config", type=Path, default=None,
+                        help="model YAML to store instead of the trained one (same network; e.g. new decoding "
+                             "settings)")
 
     add_detect_arguments(command(commands, "detect", "run a trained detector on one keyframe; write nuScenes "
                                                      "results and a render", run_detect))
@@ -195,9 +198,11 @@ def run_bench(args) -> None:
 
 
 def run_export(args) -> None:
+    from perception.models.config import load_config
     from perception.train.checkpoint import export_weights
 
-    print(f"wrote {export_weights(args.checkpoint, args.out)} and its .safetensors")
+    config = None if args.config is None else load_config(args.config)
+    print(f"wrote {export_weights(args.checkpoint, args.out, config)} and its .safetensors")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,11 +1,13 @@
 """Running a checkpoint: one-frame detection, and evaluation of a split per modality through the devkit."""
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from perception.cli import main
+from perception.errors import DataError
 from perception.models.detector import FusionDetector
 from perception.inference.weights import load_checkpoint
 from perception.train.checkpoint import export_weights, save_checkpoint
@@ -24,6 +26,18 @@ def test_export_keeps_only_the_model(tmp_path):
     meta, tensors = load_checkpoint(weights)
     assert meta["step"] == 3 and meta["exported_from"] == "ckpt-00000003.json"
     assert tensors and all(name.startswith("model.") for name in tensors)
+
+
+def test_export_with_a_config_stores_its_decoding_settings_and_refuses_another_network(tmp_path):
+    config = tiny_config()
+    save_checkpoint(tmp_path / "run", 3, 0, FusionDetector(config), to_dict(config), list(config.classes))
+    decoding = replace(config, head=replace(config.head, heading_from_velocity=1.0, score_threshold=0.2))
+    meta, _ = load_checkpoint(export_weights(tmp_path / "run", tmp_path / "weights" / "tiny", decoding))
+    assert meta["config"]["head"]["heading_from_velocity"] == 1.0 and meta["config"]["head"]["score_threshold"] == 0.2
+    wider = replace(config, head=replace(config.head, channels=48))
+    with pytest.raises(DataError, match="does not fit the config's network"):
+        export_weights(tmp_path / "run", tmp_path / "weights" / "wider", wider)
+    assert not (tmp_path / "weights" / "wider.json").exists()
 
 
 def test_detect_one_frame_then_eval_and_viz_its_results(synth_root, tmp_path, capsys):

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from perception.models.heads.centerpoint import HeadOutput
-from perception.models.heads.decode import decode
+from perception.models.heads.decode import decode, decode_regression
 from perception.models.heads.targets import build_targets, draw_gaussian, gaussian_radius
 from perception.ops.grid import BEVGrid
 
@@ -174,3 +174,12 @@ def test_direction_classifier_targets_decode_back_to_the_heading(heading):
     torch.testing.assert_close(decoded_box[[0, 1, 3, 4, 5, 7, 8]], box[0, [0, 1, 3, 4, 5, 7, 8]])
     error = math.remainder(float(decoded_box[6]) - heading, 2 * math.pi)
     assert abs(error) < 1e-5
+
+
+@pytest.mark.parametrize("velocity, expected_yaw", [((-3.0, 0.5), math.pi), ((-0.5, 0.0), 0.0), ((3.0, 0.0), 0.0)])
+def test_a_moving_box_faces_where_it_moves(velocity, expected_yaw):
+    """Above ``heading_from_velocity`` a heading against the velocity is turned by π; slow boxes keep theirs."""
+    regression = torch.tensor([[0.5, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, *velocity]])  # yaw 0
+    box = decode_regression(regression, torch.tensor([2]), torch.tensor([3]), GRID, 1.0, heading_from_velocity=1.0)
+    assert abs(math.remainder(float(box[0, 6]) - expected_yaw, 2 * math.pi)) < 1e-6
+    torch.testing.assert_close(box[0, 7:9], torch.tensor(velocity))

@@ -2,22 +2,27 @@
 
 - depth: the share of camera feature cells with a keyframe lidar return whose predicted depth bin (argmax) is within
   one bin of the lidar's;
-- velocity: the mean predicted speed at the centre cells of moving (> 1 m/s) and of still ground-truth actors.
+- velocity: the mean predicted speed at the centre cells of moving (> 1 m/s) and of still ground-truth actors;
+- heading: the share of ground-truth boxes, per class, whose heading decoded at their centre cell is off by more
+  than 150° (a flipped box).
 
 python tools/weights_diagnostics.py CHECKPOINT --dataroot DIR --version VERSION --split SPLIT [--every N]
 """
 import argparse
+import math
 from pathlib import Path
 
 import torch
 
 from perception.inference.weights import load_model
 from perception.models.camera.depth_supervision import NO_DEPTH
+from perception.models.heads.decode import decode_regression
 from perception.models.heads.targets import build_targets
 from perception.train.augment import collate_training
 from perception.train.data import FrameDataset
 
 MOVING_M_S = 1.0
+FLIPPED_RAD = math.radians(150.0)
 
 
 def main(args: argparse.Namespace) -> None:
@@ -25,6 +30,7 @@ def main(args: argparse.Namespace) -> None:
     dataset = FrameDataset(config, str(args.dataroot), args.version, args.split, augment=None, seed=0)
     head = config.head
     depth_hits, depth_cells, speeds, moving_truth = 0, 0, {"moving": [], "still": []}, []
+    flipped = {name: [] for name in config.classes}
     with torch.no_grad():
         for index in range(0, len(dataset), args.every):
             batch, boxes, labels = collate_training([dataset[index]])
@@ -43,6 +49,15 @@ def main(args: argparse.Namespace) -> None:
             speeds["moving"] += predicted[truth > MOVING_M_S].tolist()
             speeds["still"] += predicted[truth <= MOVING_M_S].tolist()
             moving_truth += truth[truth > MOVING_M_S].tolist()
+            on_grid = targets.weight[0, :len(boxes[0]), 0] > 0
+            cells = targets.cell[0, :len(boxes[0])][on_grid]
+            regression = output.regression[0].reshape(output.regression.shape[1], -1)[:, cells].T
+            direction = None if output.direction is None else output.direction[0, 0].reshape(-1)[cells]
+            yaw = decode_regression(regression, cells % config.bev.nx, cells // config.bev.nx, config.bev,
+                                    head.velocity_unit, direction)[:, 6]
+            error = torch.remainder(yaw - boxes[0][on_grid, 6] + math.pi, 2 * math.pi) - math.pi
+            for label, off in zip(labels[0][on_grid].tolist(), (error.abs() > FLIPPED_RAD).tolist()):
+                flipped[config.classes[label]].append(off)
     if depth_cells:
         print(f"depth within ±1 bin of the lidar: {100 * depth_hits / depth_cells:.1f} % of {depth_cells} cells")
     for kind, values in speeds.items():
@@ -50,6 +65,8 @@ def main(args: argparse.Namespace) -> None:
             print(f"mean predicted speed of {kind} actors: {sum(values) / len(values):.2f} m/s ({len(values)} actors)")
     if moving_truth:
         print(f"mean true speed of moving actors: {sum(moving_truth) / len(moving_truth):.2f} m/s")
+    shares = ", ".join(f"{name} {100 * sum(v) / len(v):.0f} % of {len(v)}" for name, v in flipped.items() if v)
+    print(f"heading off by more than 150° at the centre cell: {shares}")
 
 
 if __name__ == "__main__":

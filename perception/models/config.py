@@ -88,6 +88,7 @@ class HeadConfig:
     nms_radius: tuple[float, ...]   # circle-NMS radius per class in metres (0 disables)
     direction_classifier: bool = False  # regress the heading axis (sin 2θ, cos 2θ), classify its sign (SECOND)
     direction_weight: float = 0.2   # weight of the direction classifier's cross-entropy
+    heading_from_velocity: float = 0.0  # m/s: a box predicted faster than this faces where it moves (0: off)
 
 
 @dataclass(frozen=True)

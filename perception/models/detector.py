@@ -104,4 +104,4 @@ class FusionDetector(nn.Module):
         """Boxes of the head's maps: peaks above the score threshold, top-k, circle NMS (see ``heads.decode``)."""
         head = self.config.head
         return decode(output, self.config.bev, head.velocity_unit, head.score_threshold, head.pre_nms_top_k,
-                      head.max_detections, self.nms_radius)
+                      head.max_detections, self.nms_radius, head.heading_from_velocity)

@@ -17,7 +17,9 @@ import numpy as np
 import torch
 
 from calib.atomic import atomic_write_bytes, remove_stale_temps
-from perception.inference.weights import FORMAT_VERSION, read_checkpoint, write_pair
+from perception.inference.weights import FORMAT_VERSION, load_model, read_checkpoint, write_pair
+from perception.models.config import DetectorConfig
+from perception.typed_config import to_dict
 
 
 def optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
@@ -101,12 +103,17 @@ def save_checkpoint(directory: str | Path, step: int, epoch: int, model: torch.n
     return directory / f"{name}.json"
 
 
-def export_weights(checkpoint_path: str | Path, out_path: str | Path) -> Path:
+def export_weights(checkpoint_path: str | Path, out_path: str | Path, config: DetectorConfig | None = None) -> Path:
     """A model-only copy of a training checkpoint (no optimizer or RNG state), e.g. to ship as demo weights.
 
     ``out_path`` names the pair without extension: ``weights/demo`` → ``weights/demo.safetensors`` + ``.json``.
+    A given ``config`` is stored instead of the trained one (new decoding settings: score threshold, NMS, heading
+    rules); it must describe the same network, which loading the tensors into it checks.
     """
     sidecar, meta, tensors = read_checkpoint(checkpoint_path)
+    if config is not None:
+        load_model(checkpoint_path, config=config)
+        meta = meta | {"config": to_dict(config)}
     out_path = Path(out_path)
     kept = {k: v for k, v in tensors.items() if k.startswith("model.")}
     source = {"exported_from": sidecar.name}

@@ -19,23 +19,29 @@ class Detections:
 
 
 def decode_regression(regression: torch.Tensor, ix: torch.Tensor, iy: torch.Tensor, grid: BEVGrid,
-                      velocity_unit: float, direction: torch.Tensor | None = None) -> torch.Tensor:
+                      velocity_unit: float, direction: torch.Tensor | None = None,
+                      heading_from_velocity: float = 0.0) -> torch.Tensor:
     """Boxes (K, 9) from regression vectors (K, 10) at cells (ix, iy); velocity is regressed in ``velocity_unit``.
     With direction logits (K,), channels 6, 7 are the heading axis (sin 2θ, cos 2θ), turned by π where the logit
-    says the heading points against it."""
+    says the heading points against it. With ``heading_from_velocity`` > 0, a box faster than that (m/s) whose
+    heading points against its velocity is turned by π: road users move forwards, and the sweeps show which way an
+    object moves more plainly than its shape shows which end is its front."""
     x = (ix + regression[:, 0]) * grid.cell + grid.x_range[0]
     y = (iy + regression[:, 1]) * grid.cell + grid.y_range[0]
     size = regression[:, 3:6].clamp(max=5.0).exp()
     yaw = torch.atan2(regression[:, 6], regression[:, 7])
     if direction is not None:
         yaw = yaw / 2 + torch.pi * (direction > 0)
-        yaw = torch.atan2(yaw.sin(), yaw.cos())
-    return torch.stack([x, y, regression[:, 2], *size.unbind(1), yaw,
-                        *(regression[:, 8:10] * velocity_unit).unbind(1)], dim=1)
+    velocity = regression[:, 8:10] * velocity_unit
+    if heading_from_velocity > 0:
+        against = (velocity[:, 0] * yaw.cos() + velocity[:, 1] * yaw.sin()) < 0
+        yaw = yaw + torch.pi * (against & (velocity.norm(dim=1) > heading_from_velocity))
+    yaw = torch.atan2(yaw.sin(), yaw.cos())
+    return torch.stack([x, y, regression[:, 2], *size.unbind(1), yaw, *velocity.unbind(1)], dim=1)
 
 
 def decode(output: HeadOutput, grid: BEVGrid, velocity_unit: float, score_threshold: float, pre_nms_top_k: int,
-           max_detections: int, nms_radius: torch.Tensor) -> list[Detections]:
+           max_detections: int, nms_radius: torch.Tensor, heading_from_velocity: float = 0.0) -> list[Detections]:
     """Per-sample detections; all ops stay on the device of ``output`` (no host round trips per box)."""
     heat = output.heatmap.float().sigmoid()
     # A cell is a candidate only if it is the maximum of its 3×3 neighbourhood in its class (CenterNet peaks).
@@ -50,7 +56,7 @@ def decode(output: HeadOutput, grid: BEVGrid, velocity_unit: float, score_thresh
         iy, ix = cell // nx, cell % nx
         regression = output.regression[b].float().reshape(output.regression.shape[1], -1)[:, cell].T
         direction = None if output.direction is None else output.direction[b, 0].float().reshape(-1)[cell]
-        boxes = decode_regression(regression, ix, iy, grid, velocity_unit, direction)
+        boxes = decode_regression(regression, ix, iy, grid, velocity_unit, direction, heading_from_velocity)
         kept = circle_nms(boxes[:, :2], score, label, nms_radius.to(boxes.device))[:max_detections]
         detections.append(Detections(boxes[kept], score[kept], label[kept]))
     return detections
