@@ -2,7 +2,7 @@ import shutil
 
 import pytest
 
-from calib import Camera, Rig, load_rig, save_rig
+from calib import Rig, load_rig, save_rig
 
 from tests.real_nuscenes import DEMO, REAL_ROOT, VERSION, build_real_nuscenes, require_real_data
 
@@ -58,14 +58,9 @@ def kitti_root():
 
 def small_rig(path):
     """The nuScenes front and back cameras at a quarter of the resolution, to keep tests fast."""
-    from perception.sim.dataset import DEFAULT_RIG  # the generator needs open3d: imported where used
+    from perception.sim.dataset import DEFAULT_RIG, scaled_camera  # the generator needs open3d: imported where used
     rig = load_rig(DEFAULT_RIG)
-    cameras = {}
-    for name in ("CAM_FRONT", "CAM_BACK"):
-        camera = rig.cameras[name]
-        k = camera.intrinsics.copy()
-        k[:2] *= 0.25
-        cameras[name] = Camera(name, k, camera.width // 4, camera.height // 4, camera.ego_from_camera)
+    cameras = {name: scaled_camera(rig.cameras[name], 0.25) for name in ("CAM_FRONT", "CAM_BACK")}
     save_rig(Rig(cameras, rig.lidar), path)
     return path
 

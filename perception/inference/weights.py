@@ -151,10 +151,16 @@ def load_model(path: str | Path, device: str | torch.device = "cpu",
     (e.g. with another score threshold) replaces it and must describe the same network."""
     sidecar, meta, tensors = read_checkpoint(path)
     config = config or from_dict(DetectorConfig, meta["config"], str(sidecar))
+    return model_from_tensors(config, tensors, sidecar).to(device).eval(), config
+
+
+def model_from_tensors(config: DetectorConfig, tensors: dict[str, torch.Tensor], sidecar: Path) -> FusionDetector:
+    """The network of ``config`` holding the model tensors of a checkpoint; one error naming ``sidecar`` when they
+    do not fit it."""
     model = FusionDetector(config)
     try:
         model.load_state_dict({k: v.float() for k, v in model_state(tensors).items()})
     except RuntimeError as error:
         raise DataError(f"checkpoint does not fit the config's network: {str(error).splitlines()[0]}",
                         sidecar) from None
-    return model.to(device).eval(), config
+    return model

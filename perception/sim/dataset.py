@@ -8,6 +8,7 @@ object.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from calib import Rig, load_rig
+from calib import Camera, Rig, load_rig
 from calib.atomic import atomic_write_bytes
 from calib.boxes import points_in_boxes
 from calib.se3 import make_transform, yaw_rotation
@@ -95,12 +96,11 @@ def generate_dataset(options: SynthOptions, progress: bool = True) -> Path:
     return out
 
 
-def scaled_camera(intrinsics: np.ndarray, width: int, height: int,
-                  scale: float) -> tuple[np.ndarray, int, int]:
-    """Intrinsics (3, 3), width and height of a pinhole camera whose image is resized by ``scale`` (pixel
-    coordinates with the origin at the image corner scale with it)."""
-    scaled = np.diag([scale, scale, 1.0]) @ intrinsics
-    return scaled, round(width * scale), round(height * scale)
+def scaled_camera(camera: Camera, scale: float) -> Camera:
+    """``camera`` with its image resized by ``scale``: intrinsics, width and height (pixel coordinates with the
+    origin at the image corner scale with it)."""
+    return dataclasses.replace(camera, intrinsics=np.diag([scale, scale, 1.0]) @ camera.intrinsics,
+                               width=round(camera.width * scale), height=round(camera.height * scale))
 
 
 def count_lidar_points(out: Path, version: str, tables: dict[str, list[dict]]) -> None:
@@ -160,8 +160,7 @@ class SceneWriter:
         self.chains: dict[str, list[dict]] = {name: [] for name in self.calibration}
         self.ego_body = None if options.ego_body is None else EgoBody(tuple(options.ego_body),
                                                                        rig.lidar.ego_from_lidar)
-        self.cameras = {name: scaled_camera(camera.intrinsics, camera.width, camera.height, options.camera_scale)
-                        for name, camera in rig.cameras.items()}
+        self.cameras = {name: scaled_camera(camera, options.camera_scale) for name, camera in rig.cameras.items()}
 
     def time_us(self, t: float) -> int:
         return self.start_us + int(round(t * 1e6))
@@ -203,14 +202,14 @@ class SceneWriter:
         self.record_sample_data(channel, t, sample_token, key_frame, filename, "pcd", 0, 0)
 
     def write_camera(self, name: str, t: float, sample_token: str) -> None:
-        intrinsics, width, height = self.cameras[name]
+        camera = self.cameras[name]
         scene, table = self.world.raycasting_scene(t)
-        image = render_camera(scene, table, self.world, intrinsics, width, height,
-                              self.world.ego_pose(t) @ self.rig.cameras[name].ego_from_camera, self.sensor_rng)
+        image = render_camera(scene, table, self.world, camera.intrinsics, camera.width, camera.height,
+                              self.world.ego_pose(t) @ camera.ego_from_camera, self.sensor_rng)
         filename = f"samples/{name}/{self.name}__{name}__{self.time_us(t)}.jpg"
         ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
         atomic_write_bytes(self.out / filename, jpeg.tobytes())
-        self.record_sample_data(name, t, sample_token, True, filename, "jpg", width, height)
+        self.record_sample_data(name, t, sample_token, True, filename, "jpg", camera.width, camera.height)
 
     def record_sample_data(self, channel: str, t: float, sample_token: str, key_frame: bool, filename: str,
                            fileformat: str, width: int, height: int) -> None:
@@ -296,7 +295,7 @@ class SceneWriter:
             camera = self.cameras.get(channel)
             self.tables["calibrated_sensor"].append({
                 "token": self.calibration[channel], "sensor_token": sensor_token[channel], **pose_record(pose),
-                "camera_intrinsic": [] if camera is None else camera[0].tolist()})
+                "camera_intrinsic": [] if camera is None else camera.intrinsics.tolist()})
 
     def write_map(self, path: Path) -> None:
         """The drivable area as a devkit map mask: 0.1 m per pixel, global origin at the bottom-left corner."""

@@ -118,10 +118,11 @@ def ego_body_hits(body: EgoBody, directions: np.ndarray) -> tuple[np.ndarray, np
     unit normals (N, 3) of the faces hit, in the lidar frame."""
     rotation = body.ego_from_lidar[:3, :3]
     box = np.asarray(body.box, np.float64)
-    ranges, axis = ray_box_entry(body.ego_from_lidar[:3, 3], directions @ rotation.T, box[:3], box[3:])
     ego_directions = directions @ rotation.T
+    ranges, axis = ray_box_entry(body.ego_from_lidar[:3, 3], ego_directions, box[:3], box[3:])
+    rows = np.arange(len(directions))
     normals = np.zeros((len(directions), 3))
-    normals[np.arange(len(directions)), axis] = -np.sign(ego_directions[np.arange(len(directions)), axis])
+    normals[rows, axis] = -np.sign(ego_directions[rows, axis])
     return ranges, normals @ rotation
 
 

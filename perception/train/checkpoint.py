@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from calib.atomic import atomic_write_bytes, remove_stale_temps
-from perception.inference.weights import FORMAT_VERSION, load_model, read_checkpoint, write_pair
+from perception.inference.weights import FORMAT_VERSION, model_from_tensors, read_checkpoint, write_pair
 from perception.models.config import DetectorConfig
 from perception.typed_config import to_dict
 
@@ -112,7 +112,7 @@ def export_weights(checkpoint_path: str | Path, out_path: str | Path, config: De
     """
     sidecar, meta, tensors = read_checkpoint(checkpoint_path)
     if config is not None:
-        load_model(checkpoint_path, config=config)
+        model_from_tensors(config, tensors, sidecar)
         meta = meta | {"config": to_dict(config)}
     out_path = Path(out_path)
     kept = {k: v for k, v in tensors.items() if k.startswith("model.")}
