@@ -19,6 +19,17 @@ DEFAULT_OUT = Path("outputs/demo")
 DEMO_SEED, DEMO_FRAMES = 1000, 10  # a seed no training set of the docs uses
 
 
+def fraction(text: str) -> float:
+    """An argparse type: a number in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from perception.detect import add_detect_arguments, run_detect
     from perception.eval.cli import add_eval_arguments, run_eval
@@ -54,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="non-key lidar sweeps written before each keyframe, 0..9 (9 = every 20 Hz sweep)")
     deprecated_alias(synth, "--sweeps", "--nonkey-sweeps", "nonkey_sweeps", type=int)
     synth.add_argument("--version", default="v1.0-synth", help="version folder name of the tables")
-    synth.add_argument("--camera-scale", type=float, default=1.0,
+    synth.add_argument("--camera-scale", type=fraction, default=1.0,
                        help="render the cameras at this fraction of the rig's resolution (0.25 for training sets)")
     synth.add_argument("--no-ego-body", action="store_true",
                        help="no lidar returns from the sensor vehicle's own body")

@@ -53,3 +53,11 @@ def test_renamed_flags_keep_working_with_a_warning(capsys):
     args = build_parser().parse_args(["data", "synth", "--out", "x", "--sweeps", "3"])
     assert args.nonkey_sweeps == 3
     assert build_parser().parse_args(["data", "synth", "--out", "x"]).nonkey_sweeps == 9
+
+
+@pytest.mark.parametrize("scale", ["0", "1.5", "half"])
+def test_a_camera_scale_outside_0_to_1_is_a_usage_error(tmp_path, capsys, scale):
+    with pytest.raises(SystemExit) as exit_:
+        main(["data", "synth", "--out", str(tmp_path / "synth"), "--camera-scale", scale])
+    assert exit_.value.code == 2 and "--camera-scale" in capsys.readouterr().err
+    assert not (tmp_path / "synth").exists()
