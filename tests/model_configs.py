@@ -26,6 +26,7 @@ def tiny_config() -> DetectorConfig:
 
 
 def tiny_train_config(dataroot: Path | str = "", **overrides) -> TrainConfig:
-    """The demo's training settings on ``dataroot`` with batch 2, no loader workers, logs and checkpoints often."""
+    """The demo's training settings on ``dataroot`` with batch 2, no loader workers, logs and checkpoints often, from
+    random weights."""
     return replace(load_train_config(DEMO), dataroot=str(dataroot), batch_size=2, num_workers=0, log_every=1,
-                   checkpoint_every=2, **overrides)
+                   checkpoint_every=2, init_from="", **overrides)

@@ -55,6 +55,16 @@ def test_renamed_flags_keep_working_with_a_warning(capsys):
     assert build_parser().parse_args(["data", "synth", "--out", "x"]).nonkey_sweeps == 9
 
 
+@pytest.mark.parametrize("flags, message", [(["--scenes", "0"], "scenes and frames must be at least 1, got 0"),
+                                            (["--nonkey-sweeps", "10"], "non-key sweeps must be in 0..9, got 10"),
+                                            (["--scenes", "2", "--val-scenes", "3"], "must be in 0..2")])
+def test_impossible_synth_options_are_one_line_errors(tmp_path, capsys, flags, message):
+    assert main(["data", "synth", "--out", str(tmp_path / "synth"), *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "Traceback" not in err
+    assert not (tmp_path / "synth").exists()
+
+
 @pytest.mark.parametrize("scale", ["0", "1.5", "half"])
 def test_a_camera_scale_outside_0_to_1_is_a_usage_error(tmp_path, capsys, scale):
     with pytest.raises(SystemExit) as exit_:

@@ -94,5 +94,5 @@ def test_loss_keys_depend_on_the_config_only(synth_root):
     for kwargs in ({}, {"use_cameras": False}, {"use_points": False}):
         batch, boxes, labels = synth_batch(synth_root, config, **kwargs)
         losses = model.loss(model(batch), batch, boxes, labels)
-        assert set(losses) == {"heatmap", "regression", "direction", "depth", "total"}
+        assert set(losses) == {"heatmap", "regression", "velocity", "direction", "depth", "total"}
         assert (losses["depth"].item() == 0) == bool(kwargs)

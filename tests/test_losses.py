@@ -80,17 +80,31 @@ def test_regression_l1_hand_computed():
     predicted[1, :, 1, 0] = 1.0                        # cell 2 = (row 1, col 0): off by 2 in every channel
     predicted[1, :, 0, 0] = 50.0                       # padding points at cell 0: no cost
     code_weights = torch.ones(10)
-    # (8 channels × 0.5 + 0 + 10 channels × 2) / 3 boxes
-    assert regression_l1_loss(predicted, targets, code_weights).item() == pytest.approx(24 / 3)
+    # per channel: (0.5 + 0 + 2) / 3 boxes for the first 8, (0 + 0 + 2) / 3 for the velocity, unknown in box 1
+    per_channel = regression_l1_loss(predicted, targets, code_weights)
+    torch.testing.assert_close(per_channel, torch.tensor([2.5 / 3] * 8 + [2 / 3] * 2))
+    assert per_channel.sum().item() == pytest.approx(24 / 3)
     code_weights = torch.tensor([1.0] * 8 + [0.2, 0.2])
-    assert regression_l1_loss(predicted, targets, code_weights).item() == pytest.approx((4 + 16 + 0.8) / 3)
+    assert regression_l1_loss(predicted, targets, code_weights).sum().item() == pytest.approx((4 + 16 + 0.8) / 3)
+
+
+def test_smooth_velocity_loss_is_quadratic_below_beta_only_on_velocity():
+    targets = two_box_targets()
+    predicted = torch.zeros(2, 10, 2, 2)
+    predicted[0, :, 0, 0] = 1.5                        # cell 0 (target 1): off by 0.5 in every channel
+    predicted[1, :, 1, 0] = 1.0                        # cell 2 (target -1): off by 2 in every channel
+    per_channel = regression_l1_loss(predicted, targets, torch.ones(10), velocity_beta=1.0)
+    # box 1 of sample 0 (targets 0..9 at cell 3, predicted 0) costs |t| on channels 0..7, its velocity is unknown
+    l1 = (torch.arange(8.0) + 0.5 + 2) / 3
+    # velocity: 0.5 < beta costs 0.5 · 0.5² / 1 = 0.125; 2 > beta costs 2 − 0.5 = 1.5
+    torch.testing.assert_close(per_channel, torch.cat([l1, torch.tensor([1.625 / 3] * 2)]))
 
 
 def test_regression_l1_gradient_is_the_weighted_sign_at_the_target_cells():
     targets = two_box_targets()
     predicted = torch.zeros(2, 10, 2, 2, requires_grad=True)
     code_weights = torch.linspace(0.5, 1.4, 10)
-    regression_l1_loss(predicted, targets, code_weights).backward()
+    regression_l1_loss(predicted, targets, code_weights).sum().backward()
     expected = torch.zeros(2, 10, 2, 2)
     # d|p − t|/dp = sign(p − t) = −sign(t) at p = 0 (and 0 where t = 0), times weight × code weight / 3 boxes
     expected[0, :, 1, 1] = -torch.sign(torch.arange(10.0)) * code_weights * targets.weight[0, 0] / 3
@@ -105,12 +119,13 @@ def test_detection_loss_weights_the_two_terms():
     output = HeadOutput(torch.zeros(2, 1, 2, 2), torch.zeros(2, 10, 2, 2))
     losses = detection_loss(output, targets, torch.ones(10), heatmap_weight=2.0, regression_weight=0.25)
     assert losses["heatmap"].item() == pytest.approx(gaussian_focal_loss(output.heatmap, targets.heatmap).item())
-    assert losses["regression"].item() == pytest.approx(regression_l1_loss(output.regression, targets,
-                                                                           torch.ones(10)).item())
+    per_channel = regression_l1_loss(output.regression, targets, torch.ones(10))
+    assert losses["regression"].item() == pytest.approx(per_channel.sum().item())
     # One centre at p = 0.5 and 7 background cells at p = 0.5: 0.25 ln 2 + 7 · 0.25 ln 2, over 1 centre.
     assert losses["heatmap"].item() == pytest.approx(8 * 0.25 * math.log(2), rel=1e-5)
     # |0 − t| summed: box 1 of sample 0 has 0..7 (velocity masked) = 28, box 2 has 10, sample 1's box 10; / 3 boxes.
     assert losses["regression"].item() == pytest.approx(48 / 3)
+    assert losses["velocity"].item() == pytest.approx(4 / 3)  # 1 + 1 in box 2 and in sample 1's box
     assert losses["total"].item() == pytest.approx(2.0 * 8 * 0.25 * math.log(2) + 0.25 * 16, rel=1e-5)
 
 

@@ -53,7 +53,7 @@ def test_stage_shapes(synth_root):
     assert camera_bev.shape == (2, 16, 128, 128)
     torch.testing.assert_close(camera_depth, depth_logits)
     assert model.camera.depth_targets(batch).shape == (2, 2, 12, 22)
-    assert model.lidar(batch).shape == (2, 16, 128, 128)
+    assert model.lidar(batch).shape == (2, 16 + 3, 128, 128)  # pillar features, then occupancy of 3 sweep ages
     features, _ = model.branch_features(batch)
     assert {k: v.shape for k, v in features.items()} == {"camera": (2, 16, 64, 64), "lidar": (2, 16, 64, 64)}
     fused = model.fuser(features, 2, config.bev.shape)

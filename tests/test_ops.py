@@ -335,3 +335,32 @@ def test_normalized_pillar_features_equal_a_net_with_scaled_first_weights():
         points[:, 1:3] -= 2.0
         batch_index = torch.zeros(50, dtype=torch.long)
         torch.testing.assert_close(normalized(points, batch_index, 1), raw(points, batch_index, 1))
+
+
+def test_sweep_occupancy_counts_points_per_cell_and_age():
+    from perception.ops.pillar_encoder import sweep_occupancy
+    dt = torch.tensor([0.0, 0.0, 0.05, 0.049, 0.1, 0.45, 0.0])
+    cell = torch.tensor([0, 0, 0, 2, 2, 2, 3])
+    expected = torch.zeros(4, 3)
+    expected[0] = torch.tensor([2.0, 1.0, 0.0])  # two keyframe points and one a sweep old
+    expected[2] = torch.tensor([0.0, 1.0, 2.0])  # 0.049 s rounds to one sweep; 0.45 s falls in the oldest bin
+    expected[3, 0] = 1.0
+    torch.testing.assert_close(sweep_occupancy(dt, cell, num_cells=4, bins=3), expected.log1p())
+
+
+def test_pillar_encoder_appends_sweep_occupancy_of_its_cells():
+    encoder = PillarFeatureNet(VOXEL_GRID, channels=(8,), occupancy_bins=2).eval()
+    plain = PillarFeatureNet(VOXEL_GRID, channels=(8,)).eval()
+    plain.load_state_dict(encoder.state_dict())
+    # column 2, row 0 of sample 1: a keyframe point and a point one sweep old; column 0, row 3: a keyframe point
+    points = torch.tensor([[2.5, -1.5, 0.0, 0.7, 0.0], [2.2, -1.1, 0.5, 0.2, 0.05], [0.5, 1.5, 0.0, 0.1, 0.0]])
+    batch_index = torch.tensor([1, 1, 1])
+    with torch.no_grad():
+        bev = encoder(points, batch_index, batch_size=2)
+        features = plain(points, batch_index, batch_size=2)
+    assert encoder.out_channels == 10 and bev.shape == (2, 10, 4, 4)
+    torch.testing.assert_close(bev[:, :8], features)
+    expected = torch.zeros(2, 2, 4, 4)
+    expected[1, :, 0, 2] = math.log(2)
+    expected[1, 0, 3, 0] = math.log(2)
+    torch.testing.assert_close(bev[:, 8:], expected)

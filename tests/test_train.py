@@ -147,3 +147,40 @@ def test_checkpoint_round_trip_and_corruption(config, tmp_path):
     tensors.write_bytes(tensors.read_bytes()[:-10])
     with pytest.raises(DataError, match="corrupt"):
         load_checkpoint(tmp_path)
+
+
+def test_a_run_started_from_weights_computes_what_they_did_before_its_new_inputs_learn(config, synth_root,
+                                                                                       tmp_path):
+    """init_from: the sweep-occupancy channels added to trained weights start at zero, so the grown network's
+    boxes equal the old network's; a layer of another width is refused by name."""
+    from perception.data.nuscenes import NuScenesDataset
+    from perception.inference.preprocess import collate, frame_to_sample
+    from perception.train.checkpoint import initial_weights
+    from dataclasses import replace
+
+    config = replace(config, lidar=replace(config.lidar, sweep_occupancy=False))
+    old = FusionDetector(config).eval()
+    save_checkpoint(tmp_path / "old", 1, 0, old, to_dict(config), list(config.classes))
+    grown_config = replace(config, lidar=replace(config.lidar, sweep_occupancy=True))
+    grown = FusionDetector(grown_config).eval()
+    grown_tensors, fresh = initial_weights(grown, tmp_path / "old")
+    assert grown_tensors == ["lidar_to_bev.0.weight"] and fresh == []
+
+    dataset = NuScenesDataset(synth_root, None, num_sweeps=config.lidar.num_sweeps)
+    frame = dataset.frame(dataset.all_sample_tokens("synth_all")[1], load_images=False)
+    batch = collate([frame_to_sample(frame, [], config.camera.image_size)])
+    with torch.no_grad():
+        assert grown.lidar.out_channels == old.lidar.out_channels + config.lidar.num_sweeps + 1
+        assert grown.lidar(batch)[:, -1].any()  # the occupancy is there, and weighs nothing yet
+        expected, actual = old(batch), grown(batch)
+    torch.testing.assert_close(actual.heatmap, expected.heatmap)
+    torch.testing.assert_close(actual.regression, expected.regression)
+
+    missing = replace(tiny_train_config(synth_root, train_split="synth_all"), init_from=str(tmp_path / "stage1"))
+    with pytest.raises(DataError, match=r"stage1: train.init_from: checkpoint file does not exist"):
+        trainer_module.train(grown_config, missing, tmp_path / "run", device="cpu", max_steps=1, progress=False)
+    assert not (tmp_path / "run" / "latest.json").exists()
+
+    wider = replace(config, lidar=replace(config.lidar, pillar_channels=(24,)))
+    with pytest.raises(DataError, match=r"tensor lidar\.pillars\.layers\.0\.\S+ is \(16,\S* here but \(24,"):
+        initial_weights(FusionDetector(wider), tmp_path / "old")

@@ -48,6 +48,7 @@ class LidarConfig:
     bev_channels: int
     ego_box: tuple[float, ...]      # returns of the ego vehicle dropped: x, y, z min then max (ego frame); [] keeps all
     normalize_points: bool = False  # pillars: point features scaled before the MLP (see ops.pillar_encoder)
+    sweep_occupancy: bool = False   # pillars: per-cell point counts of each sweep age beside the MLP's features
 
     def __post_init__(self):
         if self.num_sweeps < 0:
@@ -89,6 +90,7 @@ class HeadConfig:
     direction_classifier: bool = False  # regress the heading axis (sin 2θ, cos 2θ), classify its sign (SECOND)
     direction_weight: float = 0.2   # weight of the direction classifier's cross-entropy
     heading_from_velocity: float = 0.0  # m/s: a box predicted faster than this faces where it moves (0: off)
+    velocity_beta: float = 0.0      # velocity errors below this (velocity units) cost quadratically (smooth L1); 0: L1
 
 
 @dataclass(frozen=True)

@@ -87,7 +87,7 @@ class FusionDetector(nn.Module):
         targets = build_targets(boxes, labels, self.config.bev, len(self.config.classes), head.gaussian_overlap,
                                 head.min_radius, head.velocity_unit, head.direction_classifier)
         losses = detection_loss(output, targets, self.code_weights, head.heatmap_weight, head.regression_weight,
-                                head.direction_weight)
+                                head.direction_weight, head.velocity_beta)
         weight = self.config.camera.depth_loss_weight
         if self.config.camera.enabled and weight > 0:
             supervised = output.depth_logits is not None and len(batch.points) > 0

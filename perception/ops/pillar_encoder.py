@@ -52,21 +52,42 @@ def feature_units(grid: BEVGrid, in_features: int) -> torch.Tensor:
                          *[grid.cell] * DECORATION_FEATURES])
 
 
+SWEEP_PERIOD_S = 0.05
+"""Width of the occupancy time bins: one 20 Hz sweep (nuScenes); a 10 Hz rig fills every other bin."""
+
+
+def sweep_occupancy(dt: Tensor, cell: Tensor, num_cells: int, bins: int) -> Tensor:
+    """Points per BEV cell and sweep age, log-scaled: dt (N,) seconds, cell (N,) flat cell index in
+    [0, num_cells) → (num_cells, bins), bin k holding log(1 + points aged k sweep periods; the oldest bin takes
+    everything older).
+
+    A moving object leaves its older sweeps' points behind its newest ones, so comparing neighbouring cells across
+    bins shows motion; the max over a pillar's point features keeps no such per-sweep counts.
+    """
+    age = (dt / SWEEP_PERIOD_S).round().long().clamp(0, bins - 1)
+    counts = dt.new_zeros(num_cells * bins).index_add_(0, cell * bins + age, torch.ones_like(dt))
+    return counts.view(num_cells, bins).log1p()
+
+
 class PillarFeatureNet(nn.Module):
     """Encode lidar points into a BEV map on ``grid``: per-point MLP, then max over each pillar.
 
     in_features: point features, x, y, z first (the lidar convention is x, y, z, intensity, dt);
     channels: output widths of the MLP layers, e.g. (64,) or (64, 64); the last is the BEV channel count;
-    normalize: divide the decorated features by ``feature_units`` before the MLP.
+    normalize: divide the decorated features by ``feature_units`` before the MLP;
+    occupancy_bins: when > 0, that many ``sweep_occupancy`` channels follow the MLP's (dt is the fifth feature).
     """
 
     def __init__(self, grid: BEVGrid, in_features: int = 5, channels: tuple[int, ...] = (64,),
-                 normalize: bool = False):
+                 normalize: bool = False, occupancy_bins: int = 0):
         super().__init__()
         if not channels:
             raise ValueError("channels must name at least one layer width")
+        if occupancy_bins and in_features < 5:
+            raise ValueError(f"sweep occupancy needs dt as the fifth point feature, got {in_features} features")
         self.grid = grid
-        self.out_channels = channels[-1]
+        self.occupancy_bins = occupancy_bins
+        self.out_channels = channels[-1] + occupancy_bins
         widths = (in_features + DECORATION_FEATURES, *channels)
         self.layers = nn.Sequential(*(PointLinearBNReLU(a, b) for a, b in zip(widths[:-1], widths[1:])))
         units = feature_units(grid, in_features) if normalize else torch.ones(widths[0])
@@ -91,5 +112,10 @@ class PillarFeatureNet(nn.Module):
         features, voxels = self.pillar_features(points, batch_index)
         b, iy, ix = voxels.coords[:, 0], voxels.coords[:, 2], voxels.coords[:, 3]
         cell = (b * ny + iy) * nx + ix  # one pillar per cell, so a copy (not a sum) is exact
-        bev = features.new_zeros(batch_size * ny * nx, self.out_channels).index_copy(0, cell, features)
+        num_cells = batch_size * ny * nx
+        bev = features.new_zeros(num_cells, features.shape[1]).index_copy(0, cell, features)
+        if self.occupancy_bins:
+            occupancy = sweep_occupancy(points[voxels.kept, 4], cell[voxels.point_voxel], num_cells,
+                                        self.occupancy_bins)
+            bev = torch.cat([bev, occupancy.to(bev.dtype)], dim=1)
         return bev.view(batch_size, ny, nx, self.out_channels).permute(0, 3, 1, 2).contiguous()

@@ -25,6 +25,7 @@ from perception.data.classes import ATTRIBUTES, CLASS_CATEGORY
 from perception.data.nuscenes import NuScenesDataset
 from perception.data.nuscenes_tables import (link_chain, make_token, pose_record,
                                              visibility_table, visibility_token, write_tables)
+from perception.errors import DataError
 from perception.sim.sensors import EgoBody, SpinningLidarModel, cast_lidar, render_camera
 from perception.sim.world import World, make_world
 
@@ -76,11 +77,13 @@ def camera_offsets_s(rig: Rig) -> dict[str, float]:
 def generate_dataset(options: SynthOptions, progress: bool = True) -> Path:
     """Generate ``options.scenes`` scenes of ``options.frames`` keyframes into ``options.out``; return the root."""
     if not 0 <= options.sweeps < SWEEPS_PER_KEYFRAME:
-        raise ValueError(f"sweeps must be in 0..{SWEEPS_PER_KEYFRAME - 1}, got {options.sweeps}")
+        raise DataError(f"non-key sweeps must be in 0..{SWEEPS_PER_KEYFRAME - 1}, got {options.sweeps}")
     if options.scenes < 1 or options.frames < 1:
-        raise ValueError("scenes and frames must be at least 1")
+        raise DataError(f"scenes and frames must be at least 1, got {options.scenes} and {options.frames}")
+    if options.val_scenes is not None and not 0 <= options.val_scenes <= options.scenes:
+        raise DataError(f"validation scenes must be in 0..{options.scenes} (the scenes), got {options.val_scenes}")
     if not 0 < options.camera_scale <= 1:
-        raise ValueError(f"camera_scale must be in (0, 1], got {options.camera_scale}")
+        raise DataError(f"camera_scale must be in (0, 1], got {options.camera_scale}")
     rig = load_rig(options.rig_path)
     out = Path(options.out)
     tables = static_tables(rig)

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from calib.atomic import atomic_write_bytes, remove_stale_temps
-from perception.inference.weights import FORMAT_VERSION, model_from_tensors, read_checkpoint, write_pair
+from perception.errors import DataError
+from perception.inference.weights import FORMAT_VERSION, model_from_tensors, model_state, read_checkpoint, write_pair
 from perception.models.config import DetectorConfig
 from perception.typed_config import to_dict
 
@@ -101,6 +102,37 @@ def save_checkpoint(directory: str | Path, step: int, epoch: int, model: torch.n
         old.unlink()
         (directory / old.name.replace(".json", ".safetensors")).unlink(missing_ok=True)
     return directory / f"{name}.json"
+
+
+def initial_weights(model: torch.nn.Module, path: str | Path) -> tuple[list[str], list[str]]:
+    """Load the model tensors of weights or a checkpoint at ``path`` into ``model`` to start a run from them, e.g.
+    to add an input to a trained network; returns (tensors whose input channels grew, tensors the weights lack).
+
+    Tensors are matched by name. One whose second dimension (a layer's input channels) grew keeps its weights for
+    the leading channels and starts the appended ones at zero, so the new inputs first change nothing and are
+    learned from there; tensors the weights lack keep their initialisation; any other shape change, or a tensor the
+    model has no place for, is an error naming it.
+    """
+    sidecar, _, tensors = read_checkpoint(path)
+    source, target = model_state(tensors), model.state_dict()
+    unused = sorted(source.keys() - target.keys())
+    if unused:
+        raise DataError(f"the model has no place for {len(unused)} of these tensors ({', '.join(unused[:3])}); "
+                        f"init_from needs weights of this network, whose layers may since have gained inputs", sidecar)
+    grown, state = [], {}
+    for name, value in source.items():
+        shape, old = target[name].shape, value.shape
+        if shape == old:
+            state[name] = value.to(target[name].dtype)
+        elif len(shape) >= 2 and len(shape) == len(old) and shape[0] == old[0] and shape[2:] == old[2:] \
+                and shape[1] > old[1]:
+            state[name] = torch.zeros_like(target[name])
+            state[name][:, :old[1]] = value
+            grown.append(name)
+        else:
+            raise DataError(f"tensor {name} is {tuple(old)} here but {tuple(shape)} in the model", sidecar)
+    model.load_state_dict(state, strict=False)
+    return grown, sorted(target.keys() - source.keys())
 
 
 def export_weights(checkpoint_path: str | Path, out_path: str | Path, config: DetectorConfig | None = None) -> Path:

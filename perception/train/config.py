@@ -42,6 +42,7 @@ class TrainConfig:
     log_every: int
     checkpoint_every: int           # steps between checkpoints (and at every epoch end)
     augment: AugmentConfig
+    init_from: str = ""             # weights a new run starts from (``checkpoint.initial_weights``); "" = random
 
     def __post_init__(self):
         for key in ("epochs", "batch_size", "log_every", "checkpoint_every"):

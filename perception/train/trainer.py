@@ -228,8 +228,17 @@ def train(config: DetectorConfig, train_config: TrainConfig, out_dir: str | Path
     """Train (resuming from ``out_dir`` when it has a checkpoint)."""
     trainer = Trainer(config, train_config, out_dir, device)
     try:
-        if trainer.resume() and trainer.ctx.is_main:
-            print(f"resumed from step {trainer.step} ({trainer.last_checkpoint[1]} in {out_dir})")
+        if trainer.resume():
+            if trainer.ctx.is_main:
+                print(f"resumed from step {trainer.step} ({trainer.last_checkpoint[1]} in {out_dir})")
+        elif train_config.init_from:
+            try:
+                grown, fresh = checkpoint.initial_weights(trainer.model, train_config.init_from)
+            except DataError as error:
+                raise DataError(f"train.init_from: {error.reason}", error.path) from None
+            if trainer.ctx.is_main:
+                print(f"started from {train_config.init_from}: {len(grown)} tensors with new input channels (zero), "
+                      f"{len(fresh)} new tensors")
         return trainer.fit(max_steps, progress)
     finally:
         teardown()

@@ -20,7 +20,8 @@ class LidarBEVEncoder(nn.Module):
             self.sparse = SparseVoxelEncoder(config.grid, config.voxel_z, config.sparse_channels, in_features=5)
         else:
             self.pillars = PillarFeatureNet(config.grid, in_features=5, channels=config.pillar_channels,
-                                            normalize=config.normalize_points)
+                                            normalize=config.normalize_points,
+                                            occupancy_bins=config.num_sweeps + 1 if config.sweep_occupancy else 0)
         self.out_channels = getattr(self, self.encoder).out_channels
 
     def forward(self, batch: DetectorInput) -> torch.Tensor:
