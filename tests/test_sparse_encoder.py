@@ -37,7 +37,8 @@ def test_points_land_in_their_own_bev_cells_per_sample(spconv_available):
 
 
 def sparse_config(base):
-    return replace(base, lidar=replace(base.lidar, encoder="sparse", voxel_z=0.5, sparse_channels=(8, 16)))
+    return replace(base, lidar=replace(base.lidar, encoder="sparse", voxel_z=0.5, sparse_channels=(8, 16),
+                                       sweep_occupancy=False))
 
 
 def test_fused_model_with_the_sparse_encoder_detects_on_cpu_and_refuses_cpu_training(synth_root, spconv_available):

@@ -29,7 +29,7 @@ def main(run: Path, out: Path) -> None:
     records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     steps = [r["step"] for r in records]
     figure, axis = plt.subplots(figsize=(7, 3.5), dpi=110)
-    for key in ("total", "heatmap", "regression", "depth", "direction"):
+    for key in ("total", "heatmap", "regression", "velocity", "depth", "direction"):
         if any(key in r for r in records):
             # A batch with no camera or no points has no depth supervision (logged as 0): a gap, not a value.
             values = np.array([r[key] if r.get(key) else np.nan for r in records], dtype=float)

@@ -59,6 +59,8 @@ class LidarConfig:
                              f"got {list(self.ego_box)}")
         if self.voxel_z <= 0:
             raise ValueError(f"voxel_z: must be > 0, got {self.voxel_z}")
+        if self.sweep_occupancy and self.encoder != "pillars":
+            raise ValueError(f"sweep_occupancy: the {self.encoder} encoder has no occupancy channels; use pillars")
 
 
 @dataclass(frozen=True)
