@@ -5,17 +5,20 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
 
+from perception.data.nuscenes import NuScenesDataset
 from perception.errors import DataError
+from perception.inference.preprocess import collate, frame_to_sample
 from perception.inference.weights import load_checkpoint, load_model
 from perception.models.detector import FusionDetector
 from perception.train import trainer as trainer_module
-from perception.train.checkpoint import save_checkpoint
+from perception.train.checkpoint import initial_weights, save_checkpoint
 from perception.train.distributed import DistributedContext
 from perception.train.trainer import Trainer
 from perception.typed_config import to_dict
@@ -153,11 +156,6 @@ def test_a_run_started_from_weights_computes_what_they_did_before_its_new_inputs
                                                                                        tmp_path):
     """init_from: the sweep-occupancy channels added to trained weights start at zero, so the grown network's
     boxes equal the old network's; a layer of another width is refused by name."""
-    from perception.data.nuscenes import NuScenesDataset
-    from perception.inference.preprocess import collate, frame_to_sample
-    from perception.train.checkpoint import initial_weights
-    from dataclasses import replace
-
     config = replace(config, lidar=replace(config.lidar, sweep_occupancy=False))
     old = FusionDetector(config).eval()
     save_checkpoint(tmp_path / "old", 1, 0, old, to_dict(config), list(config.classes))

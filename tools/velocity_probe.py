@@ -24,6 +24,7 @@ from perception.train.augment import collate_training
 from perception.train.config import load_train_config
 from perception.train.data import FrameDataset
 from tests.model_configs import DEMO, tiny_config
+from tools.weights_diagnostics import MOVING_M_S, centre_velocities
 
 
 def probe_config(occupancy: bool, velocity_beta: float, velocity_weight: float):
@@ -46,13 +47,11 @@ def velocity_at_centres(model: FusionDetector, frames: FrameDataset) -> tuple[fl
         batch, boxes, labels = collate_training([frames[index]])
         targets = build_targets(boxes, labels, config.bev, len(config.classes), head.gaussian_overlap,
                                 head.min_radius, head.velocity_unit, head.direction_classifier)
-        known = targets.weight[0, :, 8] > 0
-        regression = model(batch).regression[0].reshape(10, -1)[:, targets.cell[0]].T
-        predicted, truth = regression[:, 8:] * head.velocity_unit, targets.regression[0, :, 8:] * head.velocity_unit
-        moving = known & (truth.norm(dim=1) > 1.0)
+        predicted, truth = centre_velocities(model(batch).regression, targets, head.velocity_unit)
+        moving = truth.norm(dim=1) > MOVING_M_S
         errors.append((predicted[moving] - truth[moving]).norm(dim=1))
         speeds.append(truth[moving].norm(dim=1))
-        still.append(predicted[known & ~moving].norm(dim=1))
+        still.append(predicted[~moving].norm(dim=1))
     model.train()
     return float(torch.cat(errors).mean() / torch.cat(speeds).mean()), float(torch.cat(still).mean())
 

@@ -17,12 +17,21 @@ import torch
 from perception.inference.weights import load_model
 from perception.models.camera.depth_supervision import NO_DEPTH
 from perception.models.heads.decode import decode_regression
-from perception.models.heads.targets import build_targets
+from perception.models.heads.targets import HeadTargets, build_targets
 from perception.train.augment import collate_training
 from perception.train.data import FrameDataset
 
 MOVING_M_S = 1.0
 FLIPPED_RAD = math.radians(150.0)
+
+
+def centre_velocities(regression: torch.Tensor, targets: HeadTargets,
+                      velocity_unit: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Predicted and true velocities (M, 2) in m/s at the centre cells of the boxes of sample 0 whose velocity is
+    known; regression (B, 10, ny, nx) as the head outputs it."""
+    known = targets.weight[0, :, 8] > 0
+    predicted = regression[0, 8:10].reshape(2, -1)[:, targets.cell[0, known]].T * velocity_unit
+    return predicted, targets.regression[0, known, 8:10] * velocity_unit
 
 
 def main(args: argparse.Namespace) -> None:
@@ -42,10 +51,8 @@ def main(args: argparse.Namespace) -> None:
                 depth_cells += int(known.sum())
             targets = build_targets(boxes, labels, config.bev, len(config.classes), head.gaussian_overlap,
                                     head.min_radius, head.velocity_unit)
-            known_velocity = targets.weight[0, :, 8] > 0
-            flat = output.regression[0, 8:10].reshape(2, -1)
-            predicted = flat[:, targets.cell[0, known_velocity]].T.norm(dim=1) * head.velocity_unit
-            truth = targets.regression[0, known_velocity, 8:10].norm(dim=1) * head.velocity_unit
+            predicted, truth = (v.norm(dim=1) for v in centre_velocities(output.regression, targets,
+                                                                         head.velocity_unit))
             speeds["moving"] += predicted[truth > MOVING_M_S].tolist()
             speeds["still"] += predicted[truth <= MOVING_M_S].tolist()
             moving_truth += truth[truth > MOVING_M_S].tolist()
