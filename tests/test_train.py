@@ -161,8 +161,8 @@ def test_a_run_started_from_weights_computes_what_they_did_before_its_new_inputs
     save_checkpoint(tmp_path / "old", 1, 0, old, to_dict(config), list(config.classes))
     grown_config = replace(config, lidar=replace(config.lidar, sweep_occupancy=True))
     grown = FusionDetector(grown_config).eval()
-    grown_tensors, fresh = initial_weights(grown, tmp_path / "old")
-    assert grown_tensors == ["lidar_to_bev.0.weight"] and fresh == []
+    grown_tensors, fresh, left_out = initial_weights(grown, tmp_path / "old")
+    assert grown_tensors == ["lidar_to_bev.0.weight"] and fresh == [] and left_out == []
 
     dataset = NuScenesDataset(synth_root, None, num_sweeps=config.lidar.num_sweeps)
     frame = dataset.frame(dataset.all_sample_tokens("synth_all")[1], load_images=False)
@@ -180,5 +180,31 @@ def test_a_run_started_from_weights_computes_what_they_did_before_its_new_inputs
     assert not (tmp_path / "run" / "latest.json").exists()
 
     wider = replace(config, lidar=replace(config.lidar, pillar_channels=(24,)))
-    with pytest.raises(DataError, match=r"tensor lidar\.pillars\.layers\.0\.\S+ is \(16,\S* here but \(24,"):
+    with pytest.raises(DataError, match=r"lidar\.pillars\.layers\.0\.linear\.weight is \(16, \d+\) here but \(24, "):
         initial_weights(FusionDetector(wider), tmp_path / "old")
+
+
+def test_a_camera_only_run_started_from_fused_weights_computes_what_they_did_without_points(config, synth_root,
+                                                                                           tmp_path):
+    """init_from a fused network into a camera-only one: the lidar modules are left out and the fuser keeps its
+    camera inputs, so the camera-only network's maps equal the fused network's on the same frame without points;
+    a camera branch of another width is refused by name."""
+    fused = FusionDetector(config).eval()
+    save_checkpoint(tmp_path / "fused", 1, 0, fused, to_dict(config), list(config.classes))
+    camera_config = replace(config, lidar=replace(config.lidar, enabled=False))
+    camera_only = FusionDetector(camera_config).eval()
+    grown, fresh, left_out = initial_weights(camera_only, tmp_path / "fused")
+    assert grown == [] and fresh == [] and left_out and all(n.startswith(("lidar.", "lidar_to_bev.")) for n in left_out)
+
+    dataset = NuScenesDataset(synth_root, None, num_sweeps=config.lidar.num_sweeps)
+    frame = dataset.frame(dataset.all_sample_tokens("synth_all")[1])
+    batch = collate([frame_to_sample(frame, frame.rig.camera_names, config.camera.image_size, use_points=False)])
+    with torch.no_grad():
+        expected, actual = fused(batch), camera_only(batch)
+    assert expected.heatmap.abs().sum() > 0
+    torch.testing.assert_close(actual.heatmap, expected.heatmap)
+    torch.testing.assert_close(actual.regression, expected.regression)
+
+    narrower = replace(camera_config, camera=replace(camera_config.camera, bev_channels=8))
+    with pytest.raises(DataError, match=r"the camera branch feeds the fuser 16 channels here but 8 in the model"):
+        initial_weights(FusionDetector(narrower), tmp_path / "fused")

@@ -36,24 +36,31 @@ def to_fused_grid(in_channels: int, out_channels: int, branch: BEVGrid, fused: B
                          nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
 
 
+def fuser_branches(config: DetectorConfig) -> dict[str, int]:
+    """BEV channels of each enabled branch, in the order the fuser concatenates them."""
+    branches = {}
+    if config.camera.enabled:
+        branches["camera"] = config.camera.bev_channels
+    if config.lidar.enabled:
+        branches["lidar"] = config.lidar.bev_channels
+    return branches
+
+
 class FusionDetector(nn.Module):
     """Camera + lidar BEV fusion with a CenterPoint head. Either branch may be disabled or absent at inference."""
 
     def __init__(self, config: DetectorConfig):
         super().__init__()
         self.config = config
-        branches = {}
         if config.camera.enabled:
             self.camera = CameraBEVEncoder(config.camera)
             self.camera_to_bev = to_fused_grid(config.camera.context_channels, config.camera.bev_channels,
                                                config.camera.grid, config.bev)
-            branches["camera"] = config.camera.bev_channels
         if config.lidar.enabled:
             self.lidar = LidarBEVEncoder(config.lidar)
             self.lidar_to_bev = to_fused_grid(self.lidar.out_channels, config.lidar.bev_channels,
                                               config.lidar.grid, config.bev)
-            branches["lidar"] = config.lidar.bev_channels
-        self.fuser = ConvFuser(branches, config.decoder.fuser_channels)
+        self.fuser = ConvFuser(fuser_branches(config), config.decoder.fuser_channels)
         self.decoder = SECONDDecoder(config.decoder)
         self.head = CenterPointHead(self.decoder.out_channels, config.head.channels, len(config.classes),
                                     config.head.direction_classifier)

@@ -20,7 +20,9 @@ from calib.atomic import atomic_write_bytes, remove_stale_temps
 from perception.errors import DataError
 from perception.inference.weights import FORMAT_VERSION, model_from_tensors, model_state, read_checkpoint, write_pair
 from perception.models.config import DetectorConfig
-from perception.typed_config import to_dict
+from perception.models.detector import FusionDetector, fuser_branches
+from perception.models.fuser import ConvFuser, rearrange_branches
+from perception.typed_config import from_dict, to_dict
 
 
 def optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
@@ -104,23 +106,27 @@ def save_checkpoint(directory: str | Path, step: int, epoch: int, model: torch.n
     return directory / f"{name}.json"
 
 
-def initial_weights(model: torch.nn.Module, path: str | Path) -> tuple[list[str], list[str]]:
+def initial_weights(model: FusionDetector, path: str | Path) -> tuple[list[str], list[str], list[str]]:
     """Load the model tensors of weights or a checkpoint at ``path`` into ``model`` to start a run from them, e.g.
-    to add an input to a trained network; returns (tensors whose input channels grew, tensors the weights lack).
+    to add an input to a trained network or to train one branch of a fused network on its own; returns (tensors
+    whose input channels grew, tensors the weights lack, tensors of a branch the model does not have).
 
     Tensors are matched by name. One whose second dimension (a layer's input channels) grew keeps its weights for
     the leading channels and starts the appended ones at zero, so the new inputs first change nothing and are
-    learned from there; tensors the weights lack keep their initialisation; any other shape change, or a tensor the
-    model has no place for, is an error naming it.
+    learned from there; tensors the weights lack keep their initialisation. A branch (camera, lidar) the model does
+    not have is left out, and the fuser keeps the input channels of the branches both have (``rearrange_branches``).
+    Any other shape change, or a tensor the model has no place for, is an error naming it.
     """
-    sidecar, _, tensors = read_checkpoint(path)
+    sidecar, meta, tensors = read_checkpoint(path)
     source, target = model_state(tensors), model.state_dict()
+    source, left_out = branches_of(model.config, source, from_dict(DetectorConfig, meta["config"], str(sidecar)),
+                                   sidecar)
     unused = sorted(source.keys() - target.keys())
     if unused:
         raise DataError(f"the model has no place for {len(unused)} of these tensors ({', '.join(unused[:3])}); "
                         f"init_from needs weights of this network, whose layers may since have gained inputs", sidecar)
     grown, state = [], {}
-    for name, value in source.items():
+    for name, value in sorted(source.items()):
         shape, old = target[name].shape, value.shape
         if shape == old:
             state[name] = value.to(target[name].dtype)
@@ -132,7 +138,25 @@ def initial_weights(model: torch.nn.Module, path: str | Path) -> tuple[list[str]
         else:
             raise DataError(f"tensor {name} is {tuple(old)} here but {tuple(shape)} in the model", sidecar)
     model.load_state_dict(state, strict=False)
-    return grown, sorted(target.keys() - source.keys())
+    return grown, sorted(target.keys() - source.keys()), left_out
+
+
+def branches_of(config: DetectorConfig, source: dict[str, torch.Tensor], source_config: DetectorConfig,
+                sidecar: Path) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """(``source``, a network of ``source_config``'s tensors, with the branches of ``config``'s network, names of
+    the tensors left out): the modules of a branch ``config`` lacks go, and the fuser's input columns follow."""
+    have, want = fuser_branches(source_config), fuser_branches(config)
+    if have == want:
+        return source, []
+    for name in have.keys() & want.keys():
+        if have[name] != want[name]:
+            raise DataError(f"the {name} branch feeds the fuser {have[name]} channels here but {want[name]} in the "
+                            f"model", sidecar)
+    dropped = {module for branch in have.keys() - want.keys() for module in (branch, f"{branch}_to_bev")}
+    kept = {name: value for name, value in source.items() if name.split(".")[0] not in dropped}
+    fuser_weight = f"fuser.{ConvFuser.WEIGHT}"
+    kept[fuser_weight] = rearrange_branches(source[fuser_weight], have, want)
+    return kept, sorted(source.keys() - kept.keys())
 
 
 def export_weights(checkpoint_path: str | Path, out_path: str | Path, config: DetectorConfig | None = None) -> Path:

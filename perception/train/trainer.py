@@ -233,12 +233,12 @@ def train(config: DetectorConfig, train_config: TrainConfig, out_dir: str | Path
                 print(f"resumed from step {trainer.step} ({trainer.last_checkpoint[1]} in {out_dir})")
         elif train_config.init_from:
             try:
-                grown, fresh = checkpoint.initial_weights(trainer.model, train_config.init_from)
+                grown, fresh, left_out = checkpoint.initial_weights(trainer.model, train_config.init_from)
             except DataError as error:
                 raise DataError(f"train.init_from: {error.reason}", error.path) from None
             if trainer.ctx.is_main:
                 print(f"started from {train_config.init_from}: {len(grown)} tensors with new input channels (zero), "
-                      f"{len(fresh)} new tensors")
+                      f"{len(fresh)} new tensors, {len(left_out)} tensors of a branch this model lacks left out")
         return trainer.fit(max_steps, progress)
     finally:
         teardown()
