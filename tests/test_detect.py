@@ -15,8 +15,8 @@ from perception.typed_config import to_dict
 from tests.model_configs import tiny_config
 
 
-def write_tiny_weights(tmp_path):
-    config = tiny_config()
+def write_tiny_weights(tmp_path, config=None):
+    config = config or tiny_config()
     save_checkpoint(tmp_path / "run", 3, 0, FusionDetector(config), to_dict(config), list(config.classes))
     return export_weights(tmp_path / "run", tmp_path / "weights" / "tiny")
 
@@ -70,6 +70,21 @@ def test_eval_checkpoint_per_modality(synth_root, tmp_path):
         assert json.loads((out / modality / "results.json").read_text())["meta"]["use_lidar"] == (modality != "camera")
     table = (out / "modalities.md").read_text()
     assert all(name in table for name in ("fused", "lidar", "camera"))
+
+
+def test_eval_of_a_camera_only_checkpoint_scores_its_one_modality_and_refuses_lidar(synth_root, tmp_path, capsys):
+    config = tiny_config()
+    weights = write_tiny_weights(tmp_path, replace(config, lidar=replace(config.lidar, enabled=False)))
+    out = tmp_path / "eval"
+    args = ["eval", "--checkpoint", str(weights), "--dataroot", str(synth_root), "--version", "v1.0-synth",
+            "--split", "synth_val", "--device", "cpu"]
+    assert main([*args, "--out", str(out), "--modalities"]) == 0
+    assert json.loads((out / "metrics.json").read_text())["num_samples"] == 3
+    assert json.loads((out / "results.json").read_text())["meta"]["use_lidar"] is False
+    assert not (out / "modalities.md").exists()
+    assert main([*args, "--out", str(tmp_path / "lidar"), "--modality", "lidar"]) == 2
+    assert "tiny.json: --modality lidar: this detector has no lidar branch (it has camera)" in capsys.readouterr().err
+    assert not (tmp_path / "lidar").exists()
 
 
 def test_demo_main_job_with_shipped_weights(synth_root, tmp_path, capsys):

@@ -2,7 +2,8 @@
 
 - nuScenes scene-0061 keyframe, per modality: devkit mAP and car AP, detections (score >= 0.3) that match no
   ground-truth box of their class within 2 m, and detections centred on the ego vehicle;
-- KITTI training 000000-000003 (lidar only; one front camera): recall of the labelled cars within 2 m (score >= 0.3).
+- KITTI training 000000-000003 (lidar only; one front camera): recall of the labelled cars within 2 m (score >= 0.3),
+  for detectors with a lidar branch.
 
 .venv/bin/python -m tools.real_frames_report [WEIGHTS] [--out outputs/real] [--keep-ego-returns]
 (from the repository root; --keep-ego-returns empties the config's lidar.ego_box, to measure what it changes)
@@ -19,7 +20,7 @@ import perception
 from perception.data.classes import CLASS_INDEX
 from perception.data.kitti import load_kitti_frame
 from perception.eval.runner import score_detector
-from perception.inference import MODALITIES, load_detector
+from perception.inference import MODALITIES, load_detector, modalities_of
 from tests.real_nuscenes import REAL_ROOT, build_real_nuscenes
 
 MIN_SCORE, MATCH_M = 0.3, 2.0
@@ -44,7 +45,7 @@ def on_ego_vehicle(detections) -> int:
 def nuscenes_report(detector, out: Path) -> dict:
     root = build_real_nuscenes(Path(tempfile.mkdtemp()))
     dataset = perception.open_dataset(root, num_sweeps=detector.config.lidar.num_sweeps)
-    runs = score_detector(detector, dataset, None, dataset.all_sample_tokens(), ("fused", "lidar", "camera"), out,
+    runs = score_detector(detector, dataset, None, dataset.all_sample_tokens(), modalities_of(detector.config), out,
                           progress=False)
     frame = dataset[0]
     report = {}
@@ -81,8 +82,9 @@ def main() -> None:
     if args.keep_ego_returns:
         config = detector.config
         detector = load_detector(args.weights, "cpu", replace(config, lidar=replace(config.lidar, ego_box=())))
-    report = {"weights": str(args.weights), "nuscenes_scene_0061": nuscenes_report(detector, args.out),
-              "kitti_000000_000003": kitti_report(detector)}
+    report = {"weights": str(args.weights), "nuscenes_scene_0061": nuscenes_report(detector, args.out)}
+    if detector.config.lidar.enabled:
+        report["kitti_000000_000003"] = kitti_report(detector)
     print(json.dumps(report, indent=1))
 
 

@@ -23,7 +23,8 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     detector.add_argument("--modality", choices=MODALITY_CHOICES, default="fused",
                           help="with --checkpoint: which sensors the detector gets")
     detector.add_argument("--modalities", action="store_true",
-                          help="with --checkpoint: score fused, lidar-only and camera-only and write a modality table")
+                          help="with --checkpoint: score fused, lidar-only and camera-only and write a modality table "
+                               "(a single-branch model: its one modality)")
     add_device_argument(detector)
 
 
@@ -47,7 +48,7 @@ def run_detector_eval(args: argparse.Namespace) -> dict:
     from perception.data.nuscenes import NuScenesDataset
     from perception.eval.evaluate import split_sample_tokens
     from perception.eval.runner import score_detector
-    from perception.inference import load_detector
+    from perception.inference import load_detector, modalities_of
     from perception.models.config import load_config
 
     if args.results is not None:
@@ -55,7 +56,11 @@ def run_detector_eval(args: argparse.Namespace) -> dict:
     detector = load_detector(args.checkpoint, args.device, load_config(args.config) if args.config else None)
     dataset = NuScenesDataset(args.dataroot, args.version, num_sweeps=detector.config.lidar.num_sweeps)
     tokens = split_sample_tokens(dataset, args.split) if args.split else dataset.all_sample_tokens()
-    modalities = MODALITY_CHOICES if args.modalities else (args.modality,)
+    available = modalities_of(detector.config)
+    if args.modality not in ("fused", *available):
+        raise DataError(f"--modality {args.modality}: this detector has no {args.modality} branch "
+                        f"(it has {', '.join(available)})", args.checkpoint)
+    modalities = available if args.modalities else (args.modality,)
     runs = score_detector(detector, dataset, args.split, tokens, modalities, args.out)
     for modality, metrics in runs.items():
         print_headline(f"{metrics['split']} ({modality})", metrics, args.out / modality if len(runs) > 1 else args.out)

@@ -29,6 +29,14 @@ log = logging.getLogger(__name__)
 
 MODALITIES = {"fused": ("camera", "lidar"), "lidar": ("lidar",), "camera": ("camera",)}
 """The sensors each evaluation modality feeds the same model."""
+
+
+def modalities_of(config: DetectorConfig) -> tuple[str, ...]:
+    """The evaluation modalities a model of ``config`` has: fused, lidar and camera with both branches, else the
+    one branch it has (a single-branch model's fused run is that branch's)."""
+    enabled = tuple(name for name in ("lidar", "camera") if getattr(config, name).enabled)
+    return ("fused", *enabled) if len(enabled) == 2 else enabled
+
 SENSORS = ("camera", "lidar")
 MAX_BOX_SIZE_M = 50.0
 """No detection class is longer, wider or taller (nuScenes' longest, articulated buses and trailers, are ~20 m)."""
