@@ -4,7 +4,7 @@
   one bin of the lidar's;
 - velocity: the mean predicted speed at the centre cells of moving (> 1 m/s) and of still ground-truth actors;
 - heading: the share of ground-truth boxes, per class, whose heading decoded at their centre cell is off by more
-  than 150° (a flipped box).
+  than 150° (a flipped box), over all boxes and apart for moving and still ones.
 
 python tools/weights_diagnostics.py CHECKPOINT --dataroot DIR --version VERSION --split SPLIT [--every N]
 """
@@ -39,7 +39,7 @@ def main(args: argparse.Namespace) -> None:
     dataset = FrameDataset(config, str(args.dataroot), args.version, args.split, augment=None, seed=0)
     head = config.head
     depth_hits, depth_cells, speeds, moving_truth = 0, 0, {"moving": [], "still": []}, []
-    flipped = {name: [] for name in config.classes}
+    flipped = {kind: {name: [] for name in config.classes} for kind in ("all", "moving", "still")}
     with torch.no_grad():
         for index in range(0, len(dataset), args.every):
             batch, boxes, labels = collate_training([dataset[index]])
@@ -63,8 +63,10 @@ def main(args: argparse.Namespace) -> None:
             yaw = decode_regression(regression, cells % config.bev.nx, cells // config.bev.nx, config.bev,
                                     head.velocity_unit, direction)[:, 6]
             error = torch.remainder(yaw - boxes[0][on_grid, 6] + math.pi, 2 * math.pi) - math.pi
-            for label, off in zip(labels[0][on_grid].tolist(), (error.abs() > FLIPPED_RAD).tolist()):
-                flipped[config.classes[label]].append(off)
+            moving = (boxes[0][on_grid, 7:9].norm(dim=1) > MOVING_M_S).tolist()
+            for label, off, is_moving in zip(labels[0][on_grid].tolist(), (error.abs() > FLIPPED_RAD).tolist(), moving):
+                for group in ("all", "moving" if is_moving else "still"):
+                    flipped[group][config.classes[label]].append(off)
     if depth_cells:
         print(f"depth within ±1 bin of the lidar: {100 * depth_hits / depth_cells:.1f} % of {depth_cells} cells")
     for kind, values in speeds.items():
@@ -72,8 +74,9 @@ def main(args: argparse.Namespace) -> None:
             print(f"mean predicted speed of {kind} actors: {sum(values) / len(values):.2f} m/s ({len(values)} actors)")
     if moving_truth:
         print(f"mean true speed of moving actors: {sum(moving_truth) / len(moving_truth):.2f} m/s")
-    shares = ", ".join(f"{name} {100 * sum(v) / len(v):.0f} % of {len(v)}" for name, v in flipped.items() if v)
-    print(f"heading off by more than 150° at the centre cell: {shares}")
+    for kind, boxes_of in flipped.items():
+        shares = ", ".join(f"{name} {100 * sum(v) / len(v):.0f} % of {len(v)}" for name, v in boxes_of.items() if v)
+        print(f"heading off by more than 150° at the centre cell ({kind} boxes): {shares}")
 
 
 if __name__ == "__main__":
