@@ -4,7 +4,8 @@
   one bin of the lidar's;
 - velocity: the mean predicted speed at the centre cells of moving (> 1 m/s) and of still ground-truth actors;
 - heading: the share of ground-truth boxes, per class, whose heading decoded at their centre cell is off by more
-  than 150° (a flipped box), over all boxes and apart for moving and still ones.
+  than 150° (a flipped box), over all boxes, apart for moving and still ones, and for boxes heading within 20° of
+  ±90° (the direction classifier's target changes where cos θ = 0).
 
 python tools/weights_diagnostics.py CHECKPOINT --dataroot DIR --version VERSION --split SPLIT [--every N]
 """
@@ -23,6 +24,7 @@ from perception.train.data import FrameDataset
 
 MOVING_M_S = 1.0
 FLIPPED_RAD = math.radians(150.0)
+ACROSS_COS = math.sin(math.radians(20.0))  # |cos θ| below this: heading within 20° of ±90°
 
 
 def centre_velocities(regression: torch.Tensor, targets: HeadTargets,
@@ -39,7 +41,7 @@ def main(args: argparse.Namespace) -> None:
     dataset = FrameDataset(config, str(args.dataroot), args.version, args.split, augment=None, seed=0)
     head = config.head
     depth_hits, depth_cells, speeds, moving_truth = 0, 0, {"moving": [], "still": []}, []
-    flipped = {kind: {name: [] for name in config.classes} for kind in ("all", "moving", "still")}
+    flipped = {kind: {name: [] for name in config.classes} for kind in ("all", "moving", "still", "across")}
     with torch.no_grad():
         for index in range(0, len(dataset), args.every):
             batch, boxes, labels = collate_training([dataset[index]])
@@ -64,8 +66,11 @@ def main(args: argparse.Namespace) -> None:
                                     head.velocity_unit, direction)[:, 6]
             error = torch.remainder(yaw - boxes[0][on_grid, 6] + math.pi, 2 * math.pi) - math.pi
             moving = (boxes[0][on_grid, 7:9].norm(dim=1) > MOVING_M_S).tolist()
-            for label, off, is_moving in zip(labels[0][on_grid].tolist(), (error.abs() > FLIPPED_RAD).tolist(), moving):
-                for group in ("all", "moving" if is_moving else "still"):
+            across = (boxes[0][on_grid, 6].cos().abs() < ACROSS_COS).tolist()
+            for label, off, is_moving, is_across in zip(labels[0][on_grid].tolist(),
+                                                        (error.abs() > FLIPPED_RAD).tolist(), moving, across):
+                groups = ("all", "moving" if is_moving else "still") + (("across",) if is_across else ())
+                for group in groups:
                     flipped[group][config.classes[label]].append(off)
     if depth_cells:
         print(f"depth within ±1 bin of the lidar: {100 * depth_hits / depth_cells:.1f} % of {depth_cells} cells")
@@ -76,7 +81,7 @@ def main(args: argparse.Namespace) -> None:
         print(f"mean true speed of moving actors: {sum(moving_truth) / len(moving_truth):.2f} m/s")
     for kind, boxes_of in flipped.items():
         shares = ", ".join(f"{name} {100 * sum(v) / len(v):.0f} % of {len(v)}" for name, v in boxes_of.items() if v)
-        print(f"heading off by more than 150° at the centre cell ({kind} boxes): {shares}")
+        print(f"heading off by more than 150° at the centre cell ({kind} boxes): {shares or 'none'}")
 
 
 if __name__ == "__main__":
