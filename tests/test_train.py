@@ -18,7 +18,7 @@ from perception.inference.preprocess import collate, frame_to_sample
 from perception.inference.weights import load_checkpoint, load_model
 from perception.models.detector import FusionDetector
 from perception.train import trainer as trainer_module
-from perception.train.checkpoint import initial_weights, save_checkpoint
+from perception.train.checkpoint import branch_weights, initial_weights, save_checkpoint
 from perception.train.distributed import DistributedContext
 from perception.train.trainer import Trainer
 from perception.typed_config import to_dict
@@ -208,3 +208,31 @@ def test_a_camera_only_run_started_from_fused_weights_computes_what_they_did_wit
     narrower = replace(camera_config, camera=replace(camera_config.camera, bev_channels=8))
     with pytest.raises(DataError, match=r"the camera branch feeds the fuser 16 channels here but 8 in the model"):
         initial_weights(FusionDetector(narrower), tmp_path / "fused")
+
+
+def test_a_fused_run_takes_its_camera_branch_from_a_camera_only_model(config, synth_root, tmp_path, capsys):
+    """init_from a fused network, then init_camera_from a camera-only one (BEVFusion's fused stage): the camera
+    tensors are the camera-only model's, every other tensor the fused network's; weights without a camera branch
+    are refused by name."""
+    fused, camera_only = FusionDetector(config), FusionDetector(replace(config, lidar=replace(config.lidar,
+                                                                                               enabled=False)))
+    torch.nn.init.constant_(camera_only.camera_to_bev[0].weight, 0.5)
+    save_checkpoint(tmp_path / "fused", 1, 0, fused, to_dict(config), list(config.classes))
+    save_checkpoint(tmp_path / "camera", 1, 0, camera_only, to_dict(camera_only.config), list(config.classes))
+    train = replace(tiny_train_config(synth_root, train_split="synth_all"), init_from=str(tmp_path / "fused"),
+                    init_camera_from=str(tmp_path / "camera"), lr=1e-9)
+    trainer_module.train(config, train, tmp_path / "run", device="cpu", max_steps=1, progress=False)
+    assert "camera branch from" in capsys.readouterr().out
+    _, started = load_checkpoint(tmp_path / "run")
+    camera, other = camera_only.state_dict(), fused.state_dict()
+    for name, value in started.items():  # conv weights: the step moved them by ~lr; norm statistics moved more
+        name = name.removeprefix("model.")
+        if name.startswith(("camera.", "camera_to_bev.")) and value.ndim > 1:
+            torch.testing.assert_close(value, camera[name], atol=1e-6, rtol=0)
+        elif name.startswith(("lidar.", "fuser.", "decoder.", "head.")) and value.ndim > 1:
+            torch.testing.assert_close(value, other[name], atol=1e-6, rtol=0)
+
+    lidar_config = replace(config, camera=replace(config.camera, enabled=False))
+    save_checkpoint(tmp_path / "lidar", 1, 0, FusionDetector(lidar_config), to_dict(lidar_config), list(config.classes))
+    with pytest.raises(DataError, match="lidar/ckpt-00000001.json: these weights have no camera branch"):
+        branch_weights(fused, tmp_path / "lidar", "camera")

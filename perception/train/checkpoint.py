@@ -141,6 +141,28 @@ def initial_weights(model: FusionDetector, path: str | Path) -> tuple[list[str],
     return grown, sorted(target.keys() - source.keys()), left_out
 
 
+def branch_weights(model: FusionDetector, path: str | Path, branch: str) -> list[str]:
+    """Load the tensors of ``branch`` (``camera`` or ``lidar``: the encoder and its conv onto the fused grid) from
+    the weights at ``path`` into ``model``, replacing what it had, e.g. to start a fused run from a camera-only
+    model's camera branch (BEVFusion); returns their names. The branch must be the same network in both."""
+    sidecar, _, tensors = read_checkpoint(path)
+    prefixes = (f"{branch}.", f"{branch}_to_bev.")
+    source = {name: value for name, value in model_state(tensors).items() if name.startswith(prefixes)}
+    target = {name: value for name, value in model.state_dict().items() if name.startswith(prefixes)}
+    if not source:
+        raise DataError(f"these weights have no {branch} branch", sidecar)
+    if source.keys() != target.keys():
+        differ = sorted(source.keys() ^ target.keys())
+        raise DataError(f"the {branch} branch here is another network than the model's ({len(differ)} tensors in one "
+                        f"only, e.g. {differ[0]})", sidecar)
+    for name, value in sorted(source.items()):
+        if value.shape != target[name].shape:
+            raise DataError(f"tensor {name} is {tuple(value.shape)} here but {tuple(target[name].shape)} in the model",
+                            sidecar)
+    model.load_state_dict({name: value.to(target[name].dtype) for name, value in source.items()}, strict=False)
+    return sorted(source)
+
+
 def branches_of(config: DetectorConfig, source: dict[str, torch.Tensor], source_config: DetectorConfig,
                 sidecar: Path) -> tuple[dict[str, torch.Tensor], list[str]]:
     """(``source``, a network of ``source_config``'s tensors, with the branches of ``config``'s network, names of

@@ -43,6 +43,7 @@ class TrainConfig:
     checkpoint_every: int           # steps between checkpoints (and at every epoch end)
     augment: AugmentConfig
     init_from: str = ""             # weights a new run starts from (``checkpoint.initial_weights``); "" = random
+    init_camera_from: str = ""      # weights whose camera branch then replaces it (``checkpoint.branch_weights``)
 
     def __post_init__(self):
         for key in ("epochs", "batch_size", "log_every", "checkpoint_every"):

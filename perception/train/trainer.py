@@ -6,6 +6,7 @@ with one error naming the step and the last good checkpoint, which is kept as it
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -27,7 +28,7 @@ from perception.train.augment import collate_training
 from perception.train.config import TrainConfig
 from perception.train.data import EpochSampler, FrameDataset
 from perception.train.distributed import DistributedContext, average, setup, teardown
-from perception.typed_config import to_dict
+from perception.typed_config import from_dict, to_dict
 
 
 RESUMABLE_CHANGES = {"train.dataroot", "train.num_workers", "train.log_every", "train.checkpoint_every"}
@@ -131,7 +132,10 @@ class Trainer:
         if not (self.out_dir / "latest.json").exists():
             return False
         sidecar, meta, tensors = read_checkpoint(self.out_dir)
-        saved = {"model": meta["config"], "train": meta.get("train_config")}
+        # settings added since the run started count at their defaults
+        saved = {"model": to_dict(from_dict(DetectorConfig, meta["config"], str(sidecar))),
+                 "train": meta.get("train_config") and to_dict(from_dict(TrainConfig, meta["train_config"],
+                                                                         str(sidecar)))}
         current = {"model": to_dict(self.config), "train": to_dict(self.train) if saved["train"] else None}
         differences = config_differences(saved, current)
         if differences:
@@ -223,6 +227,30 @@ class Trainer:
         return records
 
 
+def start_from_weights(model: FusionDetector, train_config: TrainConfig, verbose: bool) -> None:
+    """A new run's starting weights: ``train.init_from``'s, then ``train.init_camera_from``'s camera branch."""
+    if train_config.init_from:
+        with naming_key("init_from"):
+            grown, fresh, left_out = checkpoint.initial_weights(model, train_config.init_from)
+        if verbose:
+            print(f"started from {train_config.init_from}: {len(grown)} tensors with new input channels (zero), "
+                  f"{len(fresh)} new tensors, {len(left_out)} tensors of a branch this model lacks left out")
+    if train_config.init_camera_from:
+        with naming_key("init_camera_from"):
+            loaded = checkpoint.branch_weights(model, train_config.init_camera_from, "camera")
+        if verbose:
+            print(f"camera branch from {train_config.init_camera_from}: {len(loaded)} tensors")
+
+
+@contextlib.contextmanager
+def naming_key(key: str):
+    """A DataError raised inside names the ``train`` key whose weights caused it."""
+    try:
+        yield
+    except DataError as error:
+        raise DataError(f"train.{key}: {error.reason}", error.path) from None
+
+
 def train(config: DetectorConfig, train_config: TrainConfig, out_dir: str | Path, device: str | None = None,
           max_steps: int | None = None, progress: bool = True) -> list[dict]:
     """Train (resuming from ``out_dir`` when it has a checkpoint)."""
@@ -231,14 +259,8 @@ def train(config: DetectorConfig, train_config: TrainConfig, out_dir: str | Path
         if trainer.resume():
             if trainer.ctx.is_main:
                 print(f"resumed from step {trainer.step} ({trainer.last_checkpoint[1]} in {out_dir})")
-        elif train_config.init_from:
-            try:
-                grown, fresh, left_out = checkpoint.initial_weights(trainer.model, train_config.init_from)
-            except DataError as error:
-                raise DataError(f"train.init_from: {error.reason}", error.path) from None
-            if trainer.ctx.is_main:
-                print(f"started from {train_config.init_from}: {len(grown)} tensors with new input channels (zero), "
-                      f"{len(fresh)} new tensors, {len(left_out)} tensors of a branch this model lacks left out")
+        else:
+            start_from_weights(trainer.model, train_config, trainer.ctx.is_main)
         return trainer.fit(max_steps, progress)
     finally:
         teardown()
