@@ -82,6 +82,8 @@ def test_eval_of_a_camera_only_checkpoint_scores_its_one_modality_and_refuses_li
     assert json.loads((out / "metrics.json").read_text())["num_samples"] == 3
     assert json.loads((out / "results.json").read_text())["meta"]["use_lidar"] is False
     assert not (out / "modalities.md").exists()
+    assert main([*args, "--out", str(tmp_path / "fused")]) == 0  # the default, fused, is its camera run too
+    assert json.loads((tmp_path / "fused" / "results.json").read_text())["meta"]["use_lidar"] is False
     assert main([*args, "--out", str(tmp_path / "lidar"), "--modality", "lidar"]) == 2
     assert "tiny.json: --modality lidar: this detector has no lidar branch (it has camera)" in capsys.readouterr().err
     assert not (tmp_path / "lidar").exists()

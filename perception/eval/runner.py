@@ -39,9 +39,10 @@ def score_detector(detector: Detector, dataset: NuScenesDataset, split: str | No
         start = time.perf_counter()
         results = detect_keyframes(detector, dataset, sample_tokens, modality, progress)
         inference_s = time.perf_counter() - start
-        sensors = MODALITIES[modality]
-        write_results(folder / "results.json", results, use_camera="camera" in sensors,
-                      use_lidar="lidar" in sensors)
+        sensors = MODALITIES[modality]  # what the results used: the sensors fed to the branches the model has
+        config = detector.config
+        write_results(folder / "results.json", results, use_camera="camera" in sensors and config.camera.enabled,
+                      use_lidar="lidar" in sensors and config.lidar.enabled)
         runs[modality] = evaluate(dataset.dataroot, dataset.version, split, folder / "results.json", folder,
                                   earlier_phases={f"inference ({detector.device})": inference_s})
     if len(modalities) > 1:
