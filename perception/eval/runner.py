@@ -15,16 +15,17 @@ from perception.data.nuscenes import NuScenesDataset
 from perception.data.results import write_results
 from perception.eval.evaluate import evaluate
 from perception.eval.report import modality_table
-from perception.inference import MODALITIES, Detector
+from perception.inference import MODALITIES, Detector, sensors_used
 
 
 def detect_keyframes(detector: Detector, dataset: NuScenesDataset, sample_tokens: list[str],
                      modality: str = "fused", progress: bool = True) -> dict[str, list[dict]]:
     """nuScenes results entries per sample token for the given keyframes."""
     sensors = MODALITIES[modality]
+    load_images = "camera" in sensors_used(detector.config, sensors)
     results = {}
     for token in tqdm(sample_tokens, desc=f"detect ({modality})", unit="frame", disable=not progress):
-        frame = dataset.frame(token, load_images="camera" in sensors and detector.config.camera.enabled)
+        frame = dataset.frame(token, load_images=load_images)
         results[token] = detector.detect(frame, sensors).to_results(frame)
     return results
 
@@ -39,10 +40,8 @@ def score_detector(detector: Detector, dataset: NuScenesDataset, split: str | No
         start = time.perf_counter()
         results = detect_keyframes(detector, dataset, sample_tokens, modality, progress)
         inference_s = time.perf_counter() - start
-        sensors = MODALITIES[modality]  # what the results used: the sensors fed to the branches the model has
-        config = detector.config
-        write_results(folder / "results.json", results, use_camera="camera" in sensors and config.camera.enabled,
-                      use_lidar="lidar" in sensors and config.lidar.enabled)
+        used = sensors_used(detector.config, MODALITIES[modality])
+        write_results(folder / "results.json", results, use_camera="camera" in used, use_lidar="lidar" in used)
         runs[modality] = evaluate(dataset.dataroot, dataset.version, split, folder / "results.json", folder,
                                   earlier_phases={f"inference ({detector.device})": inference_s})
     if len(modalities) > 1:

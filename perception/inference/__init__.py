@@ -5,6 +5,6 @@
 training all run models through this package.
 """
 from perception.inference.detections import Detections
-from perception.inference.detector import MODALITIES, Detector, load_detector, modalities_of
+from perception.inference.detector import MODALITIES, Detector, load_detector, modalities_of, sensors_used
 
-__all__ = ["MODALITIES", "Detections", "Detector", "load_detector", "modalities_of"]
+__all__ = ["MODALITIES", "Detections", "Detector", "load_detector", "modalities_of", "sensors_used"]

@@ -21,7 +21,7 @@ from perception.inference.optimize import optimize_for_inference
 from perception.inference.preprocess import collate, frame_to_sample, recent_sweeps
 from perception.inference.weights import load_model
 from perception.models.config import DetectorConfig
-from perception.models.detector import FusionDetector
+from perception.models.detector import FusionDetector, fuser_branches
 from perception.models.inputs import DetectorInput
 from perception.ops.grid import BEVGrid
 
@@ -29,17 +29,21 @@ log = logging.getLogger(__name__)
 
 MODALITIES = {"fused": ("camera", "lidar"), "lidar": ("lidar",), "camera": ("camera",)}
 """The sensors each evaluation modality feeds the same model."""
+SENSORS = ("camera", "lidar")
+MAX_BOX_SIZE_M = 50.0
+"""No detection class is longer, wider or taller (nuScenes' longest, articulated buses and trailers, are ~20 m)."""
 
 
 def modalities_of(config: DetectorConfig) -> tuple[str, ...]:
     """The evaluation modalities a model of ``config`` has: fused, lidar and camera with both branches, else the
     one branch it has (a single-branch model's fused run is that branch's)."""
-    enabled = tuple(name for name in ("lidar", "camera") if getattr(config, name).enabled)
-    return ("fused", *enabled) if len(enabled) == 2 else enabled
+    branches = tuple(fuser_branches(config))
+    return tuple(MODALITIES) if len(branches) == 2 else branches
 
-SENSORS = ("camera", "lidar")
-MAX_BOX_SIZE_M = 50.0
-"""No detection class is longer, wider or taller (nuScenes' longest, articulated buses and trailers, are ~20 m)."""
+
+def sensors_used(config: DetectorConfig, sensors: tuple[str, ...]) -> frozenset[str]:
+    """Of the ``sensors`` offered, those a model of ``config`` reads: the ones it has a branch for."""
+    return frozenset(sensors) & fuser_branches(config).keys()
 
 
 def plausible_boxes(boxes: np.ndarray, scores: np.ndarray, grid: BEVGrid) -> np.ndarray:
@@ -66,8 +70,8 @@ class Detector:
         unknown = set(modalities) - set(SENSORS)
         if unknown or not modalities:
             raise DataError(f"modalities must be a non-empty subset of {SENSORS}, got {tuple(modalities)}")
-        use_cameras = "camera" in modalities and self.config.camera.enabled
-        use_points = "lidar" in modalities and self.config.lidar.enabled
+        used = sensors_used(self.config, modalities)
+        use_cameras, use_points = "camera" in used, "lidar" in used
         if use_points:
             frame = replace(frame, points=recent_sweeps(frame.points, self.config.lidar.num_sweeps))
         sample = frame_to_sample(frame, frame.rig.camera_names if use_cameras else [],

@@ -46,6 +46,11 @@ def fuser_branches(config: DetectorConfig) -> dict[str, int]:
     return branches
 
 
+def branch_modules(branch: str) -> tuple[str, str]:
+    """The names of a branch's modules in ``FusionDetector``: its encoder and its conv onto the fused grid."""
+    return branch, f"{branch}_to_bev"
+
+
 class FusionDetector(nn.Module):
     """Camera + lidar BEV fusion with a CenterPoint head. Either branch may be disabled or absent at inference."""
 

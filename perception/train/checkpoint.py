@@ -20,7 +20,7 @@ from calib.atomic import atomic_write_bytes, remove_stale_temps
 from perception.errors import DataError
 from perception.inference.weights import FORMAT_VERSION, model_from_tensors, model_state, read_checkpoint, write_pair
 from perception.models.config import DetectorConfig
-from perception.models.detector import FusionDetector, fuser_branches
+from perception.models.detector import FusionDetector, branch_modules, fuser_branches
 from perception.models.fuser import ConvFuser, rearrange_branches
 from perception.typed_config import from_dict, to_dict
 
@@ -146,7 +146,7 @@ def branch_weights(model: FusionDetector, path: str | Path, branch: str) -> list
     the weights at ``path`` into ``model``, replacing what it had, e.g. to start a fused run from a camera-only
     model's camera branch (BEVFusion); returns their names. The branch must be the same network in both."""
     sidecar, _, tensors = read_checkpoint(path)
-    prefixes = (f"{branch}.", f"{branch}_to_bev.")
+    prefixes = tuple(f"{module}." for module in branch_modules(branch))
     source = {name: value for name, value in model_state(tensors).items() if name.startswith(prefixes)}
     target = {name: value for name, value in model.state_dict().items() if name.startswith(prefixes)}
     if not source:
@@ -174,7 +174,7 @@ def branches_of(config: DetectorConfig, source: dict[str, torch.Tensor], source_
         if have[name] != want[name]:
             raise DataError(f"the {name} branch feeds the fuser {have[name]} channels here but {want[name]} in the "
                             f"model", sidecar)
-    dropped = {module for branch in have.keys() - want.keys() for module in (branch, f"{branch}_to_bev")}
+    dropped = {module for branch in have.keys() - want.keys() for module in branch_modules(branch)}
     kept = {name: value for name, value in source.items() if name.split(".")[0] not in dropped}
     fuser_weight = f"fuser.{ConvFuser.WEIGHT}"
     kept[fuser_weight] = rearrange_branches(source[fuser_weight], have, want)
