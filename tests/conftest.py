@@ -66,6 +66,18 @@ def small_rig(path):
 
 
 @pytest.fixture(scope="session")
+def traffic_root(tmp_path_factory):
+    """Two synthetic scenes of three keyframes (two past sweeps each), seen by the small two-camera rig; the first
+    two keyframes hold 18 moving actors with lidar points within 24 m of the ego."""
+    from perception.sim.dataset import SynthOptions, generate_dataset
+
+    root = tmp_path_factory.mktemp("traffic")
+    generate_dataset(SynthOptions(out=root, scenes=2, frames=3, seed=6, sweeps=2,
+                                  rig_path=small_rig(root.parent / "traffic_rig.yaml")), progress=False)
+    return root
+
+
+@pytest.fixture(scope="session")
 def synth_root(tmp_path_factory):
     """Two synthetic scenes of three keyframes (two past sweeps each) seen by the small two-camera rig."""
     from perception.sim.dataset import SynthOptions, generate_dataset

@@ -138,23 +138,22 @@ def fit(model, parameters, batch, boxes, labels, steps: int, loss_name: str = "t
     return losses
 
 
-def test_fused_model_overfits_two_frames(synth_root, single_thread):
-    """80 steps on the two frames of the second scene (46 GT boxes inside the grid, 23 of them moving: 12 cars at
-    6–10 m/s, 11 pedestrians at 1.2–1.7 m/s; mean speed 5.06 m/s), on one thread so the run is the same everywhere.
+def test_fused_model_overfits_two_frames(traffic_root, single_thread):
+    """80 steps on two frames of a busy street (37 GT boxes with lidar points inside the grid, 18 of them moving:
+    cars, a truck, a bicycle and pedestrians; mean speed 5.98 m/s), on one thread so the run is the same everywhere.
 
     Margins, from this run perturbed by the seed (0–3) and by running on 2 threads instead of 1, with the demo
     config's sweep occupancy and smooth-L1 velocity (weight 4):
-    - the loss falls to 0.5–0.6 % of its first value (limit 5 %);
-    - every GT box is matched by a detection of its class within 1 m (limit 90 %, i.e. up to 2 misses per frame);
-    - the mean velocity error over the 23 moving boxes is 0.06–0.16 of their mean speed (0.15 in this run), where
-      a head that learned no motion (predicting 0) scores 1.0; the limit is 0.5. Under plain L1 the same runs gave
-      0.11–0.35 without the occupancy and 0.06–0.44 with it; with the 4 moving boxes of the first scene one
-      seed-or-thread change moved the figure from 0.36 to 0.41 against a limit of 0.40.
+    - the loss falls to 0.5–0.7 % of its first value (limit 5 %);
+    - all but one GT box per frame is matched by a detection of its class within 1 m (limit 90 %);
+    - the mean velocity error over the moving boxes is 0.07–0.11 of their mean speed (0.11 in this run), where a
+      head that learned no motion (predicting 0) scores 1.0; the limit is 0.5. Under plain L1, on the frames of an
+      earlier street generator, the same runs gave 0.11–0.35 without the occupancy and 0.06–0.44 with it.
     """
     torch.manual_seed(0)
     config = tiny_config()
     model = FusionDetector(config)
-    batch, boxes, labels = synth_batch(synth_root, config, indices=(4, 5))
+    batch, boxes, labels = synth_batch(traffic_root, config, indices=(0, 1))
     losses = fit(model, model.parameters(), batch, boxes, labels, steps=80)
     assert losses[-1] < 0.05 * losses[0], (losses[0], losses[-1])
     model.eval()
@@ -172,7 +171,7 @@ def test_fused_model_overfits_two_frames(synth_root, single_thread):
         velocity_errors.append((det.boxes[nearest, 7:9] - gt_boxes[moving, 7:9]).norm(dim=1))
         speeds.append(gt_boxes[moving, 7:9].norm(dim=1))
     velocity_errors, speeds = torch.cat(velocity_errors), torch.cat(speeds)
-    assert len(speeds) >= 20  # the margin above is argued for ~23 moving boxes, not a handful
+    assert len(speeds) >= 15  # the margin above is argued for 18 moving boxes, not a handful
     assert velocity_errors.mean() < 0.5 * speeds.mean(), (velocity_errors.mean(), speeds.mean())
 
 

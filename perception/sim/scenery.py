@@ -1,6 +1,7 @@
 """Static scenery of the synthetic world: ``SceneryBuilder`` lays the ground, road surface, sidewalks,
-buildings, street lights, sign poles and trees along a road as global-frame ``StaticGeometry`` and
-records their footprints so that actors keep off them.
+buildings (some on arcades of pillars), street lights, sign poles, trees, the hedges, bushes, walls and fences in
+front of the buildings and the bollards, benches, bins, cabinets and planters on the sidewalks along a road as
+global-frame ``StaticGeometry`` and records their footprints so that actors keep off them.
 """
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import math
 
 import numpy as np
 
-from perception.sim.materials import BUILDING_COLOURS, pick_colour
+from perception.sim import clutter
+from perception.sim.materials import BUILDING_COLOURS, METAL, pick_colour
 from perception.sim.meshes import Mesh, MeshPart, box, frustum, merge, sphere, transform_mesh
 from perception.sim.placement import Occupancy
 from perception.sim.road import CURB_HEIGHT, GROUND_DROP, Road, ground_plane, road_surface, sweep_profile
@@ -51,17 +53,21 @@ class SceneryBuilder:
             self.add(sweep_profile(road, s_sweep, profile), (0.6, 0.6, 0.58), 0.3, "sidewalk")
             self.add_buildings(side)
             self.add_street_furniture(side)
+            self.add_frontage(side)
+            self.add_sidewalk_clutter(side)
         return self.items
 
     def add_buildings(self, side: int) -> None:
-        """A row of boxes of varied frontage, depth and height behind the sidewalk, with gaps;
+        """A row of boxes of varied frontage, depth and height behind the sidewalk, with gaps of open ground;
         on curves each is pushed back until no corner reaches the sidewalk."""
         rng, road = self.rng, self.road
         front = road.half_width + road.sidewalk_width
         s = road.s_min
         while s < road.s_max:
-            if rng.random() < 0.3:
-                s += rng.uniform(3.0, 14.0)
+            if rng.random() < 0.4:
+                gap = rng.uniform(3.0, 30.0)
+                self.add_open_lot(side, s, gap)
+                s += gap
                 continue
             frontage = rng.uniform(8.0, 40.0)
             depth = rng.uniform(10.0, 25.0)
@@ -69,7 +75,10 @@ class SceneryBuilder:
                                       p=[0.35, 0.45, 0.2]))
             setback = rng.uniform(0.0, 3.0)
             s_mid = s + 0.5 * frontage
-            mesh = box((-0.5 * frontage, -0.5 * depth, 0.0), (0.5 * frontage, 0.5 * depth, height))
+            if height > 6.0 and rng.random() < 0.3:
+                mesh = clutter.arcade_building(rng, frontage, depth, height, front_sign=-side)
+            else:
+                mesh = box((-0.5 * frontage, -0.5 * depth, 0.0), (0.5 * frontage, 0.5 * depth, height))
             d_centre = side * (front + setback + 0.5 * depth)
             placed = self.place_on_road(mesh, s_mid, d_centre, -GROUND_DROP)
             corners_d = road.to_sd(placed[0][:4])[1]
@@ -80,10 +89,115 @@ class SceneryBuilder:
             self.add(placed, colour, 0.2 + 0.3 * float(np.mean(colour)), "building")
             s += frontage
 
-    def add_obstacle(self, s: float, d: float, size: float) -> None:
-        """Keep actors off a square footprint of ``size`` metres at road coordinates (s, d)."""
+    def add_open_lot(self, side: int, s0: float, length: float) -> None:
+        """Bushes, hedges and low-crowned trees scattered over the open ground between two buildings, up to 25 m
+        behind the sidewalk: vegetation at the height of cars and people, as a park or a plaza has."""
+        rng = self.rng
+        front = self.road.half_width + self.road.sidewalk_width
+        for _ in range(int(rng.poisson(length / 2.5))):
+            s, d = s0 + rng.uniform(0.0, length), side * (front + rng.uniform(2.5, 25.0))  # crowns clear the sidewalk
+            item = rng.choice(["bush", "hedge", "tree"], p=[0.5, 0.2, 0.3])
+            if item == "bush":
+                self.add(self.place_on_road(clutter.bush(rng), s, d, -GROUND_DROP), self.leaf_colour(), 0.3,
+                         "vegetation")
+            elif item == "hedge":
+                mesh = clutter.hedge(rng, rng.uniform(2.0, 8.0), rng.uniform(0.6, 1.4), rng.uniform(0.6, 1.9))
+                self.add(self.place_on_road(mesh, s, d, -GROUND_DROP, rng.uniform(0.0, math.pi)), self.leaf_colour(),
+                         0.3, "vegetation")
+            else:
+                self.add_tree(s, d, base_z=-GROUND_DROP, trunk_height=(1.2, 3.5))
+
+    def add_obstacle(self, s: float, d: float, length: float, width: float | None = None) -> None:
+        """Keep actors off a footprint of ``length`` × ``width`` metres (square if no width) along the road at road
+        coordinates (s, d)."""
         x, y = self.road.point(s, d)
-        self.occupancy.add(np.array([[x, y, float(self.road.heading(s)), size, size]]))
+        self.occupancy.add(np.array([[x, y, float(self.road.heading(s)), length, width or length]]))
+
+    def footprint_is_free(self, s: float, d: float, length: float, width: float) -> bool:
+        """Whether a footprint laid out as ``add_obstacle`` does keeps 0.1 m from everything placed so far."""
+        x, y = self.road.point(s, d)
+        return self.occupancy.is_free(np.array([[x, y, float(self.road.heading(s)), length, width]]), 0.1)
+
+    def add_frontage(self, side: int) -> None:
+        """Hedges, bushes, low walls and fences just behind the sidewalk of ``side`` (in front of the buildings or in
+        the gaps between them), in stretches of 2–12 m with gaps of 0.5–5 m."""
+        rng, road = self.rng, self.road
+        front = road.half_width + road.sidewalk_width
+        s = road.s_min + rng.uniform(0.0, 10.0)
+        while s < road.s_max:
+            length = rng.uniform(2.0, 12.0)
+            item = rng.choice(["hedge", "bush", "wall", "fence", "none"], p=[0.3, 0.25, 0.15, 0.15, 0.15])
+            d = side * (front + rng.uniform(0.3, 1.2))
+            s_mid = s + 0.5 * length
+            if item == "hedge":
+                depth = rng.uniform(0.6, 1.4)
+                mesh = clutter.hedge(rng, length, depth, rng.uniform(0.6, 1.9))
+                self.add(self.place_on_road(mesh, s_mid, d + side * 0.5 * depth, -GROUND_DROP), self.leaf_colour(),
+                         0.3, "vegetation")
+            elif item == "bush":
+                for k in range(int(rng.integers(1, 4))):  # a bush reaches 1.8 m from its centre
+                    self.add(self.place_on_road(clutter.bush(rng), s + k * rng.uniform(1.5, 3.5),
+                                                side * (front + rng.uniform(1.9, 3.5)), -GROUND_DROP),
+                             self.leaf_colour(), 0.3, "vegetation")
+            elif item == "wall":
+                thickness = rng.uniform(0.2, 0.45)
+                mesh = clutter.low_wall(length, thickness, rng.uniform(0.4, 1.3))
+                grey = pick_colour(rng, [((0.62, 0.6, 0.56), 0.6), ((0.5, 0.32, 0.25), 0.4)], jitter=0.05)
+                self.add(self.place_on_road(mesh, s_mid, d, -GROUND_DROP), grey, 0.35, "furniture")
+            elif item == "fence":
+                mesh = clutter.fence(length, rng.uniform(0.9, 2.0))
+                self.add(self.place_on_road(mesh, s_mid, d, -GROUND_DROP), *METAL, "furniture")
+            s += length + rng.uniform(0.5, 5.0)
+
+    def add_sidewalk_clutter(self, side: int) -> None:
+        """Bollard rows and bins at the curb of ``side``, benches, bins, utility cabinets and planters at the
+        building line behind its sidewalk. Curb items stay within 0.55 m of the curb, clear of the pedestrians'
+        walking band (centres 1.1 m or more from the curb); actors keep off their footprints."""
+        rng, road = self.rng, self.road
+        s = road.s_min + rng.uniform(0.0, 15.0)
+        while s < road.s_max:
+            item = str(rng.choice(["bollards", "bench", "bin", "cabinet", "planter"], p=[0.25, 0.2, 0.2, 0.2, 0.15]))
+            at_curb = item == "bollards" or (item == "bin" and rng.random() < 0.5)
+            pieces, length, width = self.sidewalk_item(item, side, at_curb)
+            if at_curb:
+                d = side * (road.half_width + 0.1 + 0.5 * width)
+            else:
+                d = side * (road.half_width + road.sidewalk_width + 0.2 + 0.5 * width)
+            if self.footprint_is_free(s, d, length, width):
+                for mesh, rgb, reflectivity, kind in pieces:
+                    self.add(self.place_on_road(mesh, s, d, CURB_HEIGHT if at_curb else -GROUND_DROP), rgb,
+                             reflectivity, kind)
+                self.add_obstacle(s, d, length, width)
+            s += rng.uniform(5.0, 20.0)
+
+    def sidewalk_item(self, item: str, side: int, at_curb: bool) -> tuple[list, float, float]:
+        """The pieces (mesh around the origin, colour, reflectivity, kind) of a street-furniture ``item`` and its
+        footprint length (along the road) and width; items at the curb are at most 0.45 m wide."""
+        rng = self.rng
+        colour = pick_colour(rng, [((0.2, 0.35, 0.22), 0.4), ((0.5, 0.5, 0.5), 0.4), ((0.15, 0.15, 0.17), 0.2)])
+        if item == "bollards":
+            count, spacing = int(rng.integers(3, 8)), rng.uniform(1.2, 2.0)
+            mesh = clutter.bollards(count, spacing, rng.uniform(0.7, 1.1))
+            return [(mesh, (0.3, 0.3, 0.32), 0.45, "furniture")], (count - 1) * spacing + 0.2, 0.2
+        if item == "bench":
+            length = rng.uniform(1.5, 2.2)
+            facing_road = 0.0 if side > 0 else math.pi  # backrest (+y in the mesh) away from the road
+            mesh = transform_mesh(clutter.bench(length), facing_road, (0.0, 0.0, 0.0))
+            return [(mesh, (0.45, 0.33, 0.2), 0.3, "furniture")], length, 0.5
+        if item == "bin":
+            length = width = rng.uniform(0.35, 0.45) if at_curb else rng.uniform(0.45, 0.7)
+            mesh = clutter.cabinet(length, width, rng.uniform(0.8, 1.1))
+            return [(mesh, colour, 0.4, "furniture")], length, width
+        if item == "cabinet":
+            length, width = rng.uniform(0.5, 1.4), rng.uniform(0.35, 0.7)
+            return [(clutter.cabinet(length, width, rng.uniform(1.0, 1.7)), colour, 0.4, "furniture")], length, width
+        length, width = rng.uniform(1.0, 2.5), rng.uniform(0.6, 1.1)
+        trough, foliage = clutter.planter(rng, length, width, rng.uniform(0.4, 0.8))
+        return [(trough, (0.62, 0.6, 0.56), 0.35, "furniture"), (foliage, self.leaf_colour(), 0.3, "vegetation")], \
+            length, width
+
+    def leaf_colour(self):
+        return pick_colour(self.rng, [((0.18, 0.32, 0.12), 0.6), ((0.28, 0.38, 0.14), 0.4)], jitter=0.08)
 
     def add_street_furniture(self, side: int) -> None:
         """Street lights, sign poles and trees along the curb of ``side``."""
@@ -122,12 +236,12 @@ class SceneryBuilder:
         self.add(self.place_on_road(plate, s, d, CURB_HEIGHT, yaw), colour, 0.9, "sign")
         self.add_obstacle(s, d, 0.15)
 
-    def add_tree(self, s: float, d: float) -> None:
-        trunk_h = self.rng.uniform(4.9, 6.0)
+    def add_tree(self, s: float, d: float, base_z: float = CURB_HEIGHT, trunk_height=(4.9, 6.0)) -> None:
+        """A trunk and a round crown; street trees (the default) are trimmed to clear trucks."""
+        trunk_h = self.rng.uniform(*trunk_height)
         crown_r = self.rng.uniform(1.4, 2.4)
         trunk = frustum(0.18, 0.13, 0.0, trunk_h + 0.5, 8)
         crown = sphere(crown_r, (0.0, 0.0, trunk_h + crown_r * 0.85), resolution=6)
-        self.add(self.place_on_road(trunk, s, d, CURB_HEIGHT), (0.3, 0.22, 0.15), 0.25, "vegetation")
-        green = pick_colour(self.rng, [((0.18, 0.32, 0.12), 0.6), ((0.28, 0.38, 0.14), 0.4)], jitter=0.08)
-        self.add(self.place_on_road(crown, s, d, CURB_HEIGHT), green, 0.35, "vegetation")
+        self.add(self.place_on_road(trunk, s, d, base_z), (0.3, 0.22, 0.15), 0.25, "vegetation")
+        self.add(self.place_on_road(crown, s, d, base_z), self.leaf_colour(), 0.35, "vegetation")
         self.add_obstacle(s, d, 0.45)
