@@ -25,8 +25,9 @@ def test_optimised_detector_detects_as_the_eager_one(synth_root):
         head = eager.config.head
         threshold = max([head.score_threshold] + [float(d.scores.min()) for d in (expected, found)
                                                    if len(d) == head.max_detections])
-        assert_each_has_its_equal(found, expected, comparable(found.scores, threshold))
-        assert_each_has_its_equal(expected, found, comparable(expected.scores, threshold))
+        cell = eager.config.bev.cell
+        assert_each_has_its_equal(found, expected, comparable(found.scores, threshold), cell)
+        assert_each_has_its_equal(expected, found, comparable(expected.scores, threshold), cell)
 
 
 MARGIN = 0.01
@@ -40,13 +41,18 @@ def comparable(scores: np.ndarray, threshold: float, atol: float = 1e-4) -> np.n
     return (scores >= threshold + MARGIN) & ~ties
 
 
-def assert_each_has_its_equal(these, others, selected: np.ndarray, atol: float = 1e-3):
+def assert_each_has_its_equal(these, others, selected: np.ndarray, cell_m: float, atol: float = 1e-3):
     """Each selected detection of ``these`` has its equal (class, box and score within ``atol``) among ``others``;
-    detections whose scores tie within rounding may come in either order."""
-    close = np.all(np.abs(these.boxes[selected, None] - others.boxes[None]) <= atol, axis=2)
-    close &= np.abs(these.scores[selected, None] - others.scores[None]) <= atol
-    close &= these.labels[selected, None] == others.labels[None]
-    assert selected.sum() > 0 and close.any(axis=1).all()
+    detections whose scores tie within rounding may come in either order. Where two cells near a peak score within
+    rounding of each other, rounding decides which one is the peak: up to two detections may have theirs (same class
+    and score) up to two cells away instead."""
+    same = np.abs(these.scores[selected, None] - others.scores[None]) <= atol
+    same &= these.labels[selected, None] == others.labels[None]
+    equal = same & np.all(np.abs(these.boxes[selected, None] - others.boxes[None]) <= atol, axis=2)
+    moved = same & (np.hypot(*(these.boxes[selected, None, :2] - others.boxes[None, :, :2]).transpose(2, 0, 1))
+                    <= 2 * cell_m + 1e-3)
+    assert selected.sum() > 0 and (equal | moved).any(axis=1).all()
+    assert (~equal.any(axis=1)).sum() <= 2
 
 
 def test_every_batch_norm_after_a_convolution_is_folded():
