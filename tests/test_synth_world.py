@@ -41,6 +41,13 @@ def world():
     return make_world(np.random.default_rng(0), DURATION_S)
 
 
+def in_box_frame(points: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """(N, 3) global points (N, 3) relative to the centre and heading of boxes (N, 7) or one box (7,)."""
+    offset = points - boxes[..., :3]
+    c, s = np.cos(boxes[..., 6]), np.sin(boxes[..., 6])
+    return np.column_stack([c * offset[:, 0] + s * offset[:, 1], -s * offset[:, 0] + c * offset[:, 1], offset[:, 2]])
+
+
 def sweep(world, t, model=SpinningLidarModel(), seed=0):
     scene, table = world.raycasting_scene(t)
     pose = world.ego_pose(t) @ lidar_on_ego()
@@ -114,10 +121,7 @@ def test_lidar_points_on_actors_lie_inside_their_boxes(world):
     assert on_actor.sum() > 500
     global_points = points[on_actor, :3].astype(np.float64) @ pose[:3, :3].T + pose[:3, 3]
     boxes = world.actor_boxes(t)[actor[on_actor]]
-    offset = global_points - boxes[:, :3]
-    c, s = np.cos(boxes[:, 6]), np.sin(boxes[:, 6])
-    local = np.column_stack([c * offset[:, 0] + s * offset[:, 1], -s * offset[:, 0] + c * offset[:, 1], offset[:, 2]])
-    assert np.all(np.abs(local) <= 0.5 * boxes[:, 3:6] + 0.01)
+    assert np.all(np.abs(in_box_frame(global_points, boxes)) <= 0.5 * boxes[:, 3:6] + 0.01)
 
 
 def test_lidar_sweep_has_nuscenes_like_points(world):
@@ -212,8 +216,4 @@ def test_streets_have_non_actors_at_actor_height_that_no_actor_box_holds(world):
     assert min(kinds.values()) > 50, kinds
     global_points = points[clutter, :3].astype(np.float64) @ pose[:3, :3].T + pose[:3, 3]
     for box in world.actor_boxes(t):
-        offset = global_points - box[:3]
-        c, s = np.cos(box[6]), np.sin(box[6])
-        local = np.column_stack([c * offset[:, 0] + s * offset[:, 1], -s * offset[:, 0] + c * offset[:, 1],
-                                 offset[:, 2]])
-        assert not np.all(np.abs(local) <= 0.5 * box[3:6], axis=1).any()
+        assert not np.all(np.abs(in_box_frame(global_points, box)) <= 0.5 * box[3:6], axis=1).any()

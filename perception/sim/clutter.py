@@ -39,8 +39,9 @@ def bush(rng: np.random.Generator) -> Mesh:
     return merge(*parts)
 
 
-def low_wall(length: float, thickness: float, height: float) -> Mesh:
-    return box((-0.5 * length, -0.5 * thickness, 0.0), (0.5 * length, 0.5 * thickness, height))
+def block(length: float, width: float, height: float) -> Mesh:
+    """A box standing on the ground: a low wall, a bin, a newspaper box or utility cabinet, a planter's trough."""
+    return box((-0.5 * length, -0.5 * width, 0.0), (0.5 * length, 0.5 * width, height))
 
 
 def fence(length: float, height: float, post_spacing: float = 2.0) -> Mesh:
@@ -66,14 +67,9 @@ def bench(length: float) -> Mesh:
     return merge(*legs, seat, back)
 
 
-def cabinet(width: float, depth: float, height: float) -> Mesh:
-    """A bin, newspaper box or utility cabinet: a box standing on the sidewalk."""
-    return box((-0.5 * width, -0.5 * depth, 0.0), (0.5 * width, 0.5 * depth, height))
-
-
 def planter(rng: np.random.Generator, length: float, width: float, height: float) -> tuple[Mesh, Mesh]:
     """A concrete trough and the shrub growing out of it: (trough, foliage)."""
-    trough = box((-0.5 * length, -0.5 * width, 0.0), (0.5 * length, 0.5 * width, height))
+    trough = block(length, width, height)
     foliage = blob(rng, (0.0, 0.0, height + 0.25), (0.5 * length, 0.5 * width, rng.uniform(0.25, 0.6)))
     return trough, foliage
 
@@ -96,4 +92,3 @@ def arcade_building(rng: np.random.Generator, frontage: float, depth: float, hei
     pillars = [box((x - 0.5 * side, y_pillar - 0.5 * side, 0.0), (x + 0.5 * side, y_pillar + 0.5 * side, arcade_h))
                for x in xs]
     return merge(upper, ground_floor, *pillars)
-

@@ -98,25 +98,29 @@ class SceneryBuilder:
             s, d = s0 + rng.uniform(0.0, length), side * (front + rng.uniform(2.5, 25.0))  # crowns clear the sidewalk
             item = rng.choice(["bush", "hedge", "tree"], p=[0.5, 0.2, 0.3])
             if item == "bush":
-                self.add(self.place_on_road(clutter.bush(rng), s, d, -GROUND_DROP), self.leaf_colour(), 0.3,
-                         "vegetation")
+                self.add_vegetation(clutter.bush(rng), s, d)
             elif item == "hedge":
                 mesh = clutter.hedge(rng, rng.uniform(2.0, 8.0), rng.uniform(0.6, 1.4), rng.uniform(0.6, 1.9))
-                self.add(self.place_on_road(mesh, s, d, -GROUND_DROP, rng.uniform(0.0, math.pi)), self.leaf_colour(),
-                         0.3, "vegetation")
+                self.add_vegetation(mesh, s, d, rng.uniform(0.0, math.pi))
             else:
                 self.add_tree(s, d, base_z=-GROUND_DROP, trunk_height=(1.2, 3.5))
 
-    def add_obstacle(self, s: float, d: float, length: float, width: float | None = None) -> None:
-        """Keep actors off a footprint of ``length`` × ``width`` metres (square if no width) along the road at road
-        coordinates (s, d)."""
+    def footprint(self, s: float, d: float, length: float, width: float) -> np.ndarray:
+        """(1, 5) [x, y, yaw, l, w]: ``length`` × ``width`` metres along the road at road coordinates (s, d)."""
         x, y = self.road.point(s, d)
-        self.occupancy.add(np.array([[x, y, float(self.road.heading(s)), length, width or length]]))
+        return np.array([[x, y, float(self.road.heading(s)), length, width]])
+
+    def add_obstacle(self, s: float, d: float, length: float, width: float | None = None) -> None:
+        """Keep actors off a footprint (square if no width)."""
+        self.occupancy.add(self.footprint(s, d, length, width or length))
 
     def footprint_is_free(self, s: float, d: float, length: float, width: float) -> bool:
-        """Whether a footprint laid out as ``add_obstacle`` does keeps 0.1 m from everything placed so far."""
-        x, y = self.road.point(s, d)
-        return self.occupancy.is_free(np.array([[x, y, float(self.road.heading(s)), length, width]]), 0.1)
+        """Whether the footprint keeps 0.1 m from everything placed so far."""
+        return self.occupancy.is_free(self.footprint(s, d, length, width), 0.1)
+
+    def add_vegetation(self, mesh: Mesh, s: float, d: float, yaw_offset: float = 0.0) -> None:
+        """A bush or hedge standing on the ground at road coordinates (s, d)."""
+        self.add(self.place_on_road(mesh, s, d, -GROUND_DROP, yaw_offset), self.leaf_colour(), 0.3, "vegetation")
 
     def add_frontage(self, side: int) -> None:
         """Hedges, bushes, low walls and fences just behind the sidewalk of ``side`` (in front of the buildings or in
@@ -132,16 +136,14 @@ class SceneryBuilder:
             if item == "hedge":
                 depth = rng.uniform(0.6, 1.4)
                 mesh = clutter.hedge(rng, length, depth, rng.uniform(0.6, 1.9))
-                self.add(self.place_on_road(mesh, s_mid, d + side * 0.5 * depth, -GROUND_DROP), self.leaf_colour(),
-                         0.3, "vegetation")
+                self.add_vegetation(mesh, s_mid, d + side * 0.5 * depth)
             elif item == "bush":
                 for k in range(int(rng.integers(1, 4))):  # a bush reaches 1.8 m from its centre
-                    self.add(self.place_on_road(clutter.bush(rng), s + k * rng.uniform(1.5, 3.5),
-                                                side * (front + rng.uniform(1.9, 3.5)), -GROUND_DROP),
-                             self.leaf_colour(), 0.3, "vegetation")
+                    self.add_vegetation(clutter.bush(rng), s + k * rng.uniform(1.5, 3.5),
+                                        side * (front + rng.uniform(1.9, 3.5)))
             elif item == "wall":
                 thickness = rng.uniform(0.2, 0.45)
-                mesh = clutter.low_wall(length, thickness, rng.uniform(0.4, 1.3))
+                mesh = clutter.block(length, thickness, rng.uniform(0.4, 1.3))
                 grey = pick_colour(rng, [((0.62, 0.6, 0.56), 0.6), ((0.5, 0.32, 0.25), 0.4)], jitter=0.05)
                 self.add(self.place_on_road(mesh, s_mid, d, -GROUND_DROP), grey, 0.35, "furniture")
             elif item == "fence":
@@ -186,17 +188,18 @@ class SceneryBuilder:
             return [(mesh, (0.45, 0.33, 0.2), 0.3, "furniture")], length, 0.5
         if item == "bin":
             length = width = rng.uniform(0.35, 0.45) if at_curb else rng.uniform(0.45, 0.7)
-            mesh = clutter.cabinet(length, width, rng.uniform(0.8, 1.1))
+            mesh = clutter.block(length, width, rng.uniform(0.8, 1.1))
             return [(mesh, colour, 0.4, "furniture")], length, width
         if item == "cabinet":
             length, width = rng.uniform(0.5, 1.4), rng.uniform(0.35, 0.7)
-            return [(clutter.cabinet(length, width, rng.uniform(1.0, 1.7)), colour, 0.4, "furniture")], length, width
+            return [(clutter.block(length, width, rng.uniform(1.0, 1.7)), colour, 0.4, "furniture")], length, width
         length, width = rng.uniform(1.0, 2.5), rng.uniform(0.6, 1.1)
         trough, foliage = clutter.planter(rng, length, width, rng.uniform(0.4, 0.8))
         return [(trough, (0.62, 0.6, 0.56), 0.35, "furniture"), (foliage, self.leaf_colour(), 0.3, "vegetation")], \
             length, width
 
-    def leaf_colour(self):
+    def leaf_colour(self) -> tuple[float, float, float]:
+        """One of two leaf greens, jittered."""
         return pick_colour(self.rng, [((0.18, 0.32, 0.12), 0.6), ((0.28, 0.38, 0.14), 0.4)], jitter=0.08)
 
     def add_street_furniture(self, side: int) -> None:

@@ -133,9 +133,9 @@ class Trainer:
             return False
         sidecar, meta, tensors = read_checkpoint(self.out_dir)
         # settings added since the run started count at their defaults
+        saved_train = meta.get("train_config")
         saved = {"model": to_dict(from_dict(DetectorConfig, meta["config"], str(sidecar))),
-                 "train": meta.get("train_config") and to_dict(from_dict(TrainConfig, meta["train_config"],
-                                                                         str(sidecar)))}
+                 "train": to_dict(from_dict(TrainConfig, saved_train, str(sidecar))) if saved_train else None}
         current = {"model": to_dict(self.config), "train": to_dict(self.train) if saved["train"] else None}
         differences = config_differences(saved, current)
         if differences:
