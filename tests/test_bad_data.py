@@ -7,6 +7,7 @@ import re
 import cv2
 import numpy as np
 import pytest
+import torch
 import yaml
 
 import perception
@@ -62,7 +63,8 @@ def test_lidar_path_that_is_not_a_file(real_copy, kind, message):
 
 # --- what the detector lets out ---------------------------------------------------------------------------------
 def test_detector_lets_out_no_absurd_box(caplog):
-    """A frame built in memory (no loader to sanitise it) with absurd points gives only possible boxes."""
+    """A frame built in memory (no loader to sanitise it) with absurd points gives only possible boxes, and so do
+    weights corrupted to regress absurd lengths: those boxes are dropped with a warning that names the frame."""
     rng = np.random.default_rng(0)
     points = np.column_stack([rng.uniform(-40, 40, (2000, 2)), rng.uniform(-2, 1, 2000), rng.uniform(0, 50, 2000),
                               np.zeros(2000)]).astype(np.float32)
@@ -70,11 +72,16 @@ def test_detector_lets_out_no_absurd_box(caplog):
     points[5:10, :3] = 1e20
     frame = Frame("absurd", 0.0, points, {}, Rig({}, Lidar("LIDAR_TOP", np.eye(4))), np.eye(4))
     detector = perception.load_detector("demo")
-    detections = detector.detect(frame, modalities=("lidar",))
     bev = detector.config.bev
-    assert np.isfinite(detections.boxes).all()
-    assert (np.abs(detections.boxes[:, :2]) <= max(map(abs, bev.x_range + bev.y_range)) + bev.cell).all()
-    assert (detections.boxes[:, 3:6] <= MAX_BOX_SIZE_M).all()
+    for corrupt in (False, True):
+        if corrupt:
+            with torch.no_grad():
+                detector.model.head.regression[-1].bias[3] += 100.0  # log length: every box e^5 = 148 m long
+        detections = detector.detect(frame, modalities=("lidar",))
+        assert np.isfinite(detections.boxes).all()
+        assert (np.abs(detections.boxes[:, :2]) <= max(map(abs, bev.x_range + bev.y_range)) + bev.cell).all()
+        assert (detections.boxes[:, 3:6] <= MAX_BOX_SIZE_M).all()
+    assert len(detections.boxes) == 0
     assert "frame absurd: dropped" in caplog.text
 
 

@@ -139,16 +139,19 @@ def fit(model, parameters, batch, boxes, labels, steps: int, loss_name: str = "t
 
 
 def test_fused_model_overfits_two_frames(traffic_root, single_thread):
-    """80 steps on two frames of a busy street (37 GT boxes with lidar points inside the grid, 18 of them moving:
-    cars, a truck, a bicycle and pedestrians; mean speed 5.98 m/s), on one thread so the run is the same everywhere.
+    """80 steps on two frames of a busy street (49 GT boxes with lidar points within 24 m, 21 of them moving with a
+    mean speed of 6.84 m/s), on one thread so the run is the same everywhere.
 
-    Margins, from this run perturbed by the seed (0–3) and by running on 2 threads instead of 1, with the demo
-    config's sweep occupancy and smooth-L1 velocity (weight 4):
-    - the loss falls to 0.5–0.7 % of its first value (limit 5 %);
-    - all but one GT box per frame is matched by a detection of its class within 1 m (limit 90 %);
-    - the mean velocity error over the moving boxes is 0.07–0.11 of their mean speed (0.11 in this run), where a
-      head that learned no motion (predicting 0) scores 1.0; the limit is 0.5. Under plain L1, on the frames of an
-      earlier street generator, the same runs gave 0.11–0.35 without the occupancy and 0.06–0.44 with it.
+    The head keeps one peak per class in each 3 × 3 cell neighbourhood, so of two boxes of a class less than two
+    cells (1.6 m) apart it can return one: such boxes (here two pairs of pedestrians and four cones of a row, 1.2–1.5
+    m apart) are not required to be found. Margins, from this run perturbed by the seed (0–3) and by running on 2
+    threads instead of 1, with the demo config's sweep occupancy and smooth-L1 velocity (weight 4):
+    - the loss falls to 0.50–0.66 % of its first value (limit 5 %);
+    - all 39 other GT boxes are matched by a detection of their class within 1 m in every run (limit 90 %);
+    - the mean velocity error over the moving boxes is 0.071–0.117 of their mean speed (0.111 in this run),
+      where a head that learned no motion (predicting 0) scores 1.0; the limit is 0.5. Under plain L1, on the
+      frames of an earlier street generator, the same runs gave 0.11–0.35 without the occupancy and 0.06–0.44 with
+      it.
     """
     torch.manual_seed(0)
     config = tiny_config()
@@ -165,7 +168,10 @@ def test_fused_model_overfits_two_frames(traffic_root, single_thread):
         distance = torch.cdist(gt_boxes[:, :2], det.boxes[:, :2])
         same_class = gt_labels[:, None] == det.labels[None, :]
         matched = ((distance < 1.0) & same_class).any(dim=1)
-        assert matched.float().mean() >= 0.9, (matched.sum(), len(matched))
+        neighbours = (torch.cdist(gt_boxes[:, :2], gt_boxes[:, :2]) < 2 * config.bev.cell) \
+            & (gt_labels[:, None] == gt_labels[None, :])
+        alone = neighbours.sum(dim=1) == 1  # only itself
+        assert matched[alone].float().mean() >= 0.9, (matched[alone].sum(), alone.sum())
         moving = matched & (gt_boxes[:, 7:9].norm(dim=1) > 1.0)
         nearest = distance.argmin(dim=1)[moving]
         velocity_errors.append((det.boxes[nearest, 7:9] - gt_boxes[moving, 7:9]).norm(dim=1))

@@ -10,8 +10,8 @@ import math
 
 import numpy as np
 
-from perception.sim.materials import (BUS_PAINTS, CAR_PAINTS, CLOTHES, CONE_ORANGE, CONSTRUCTION_PAINTS, GLASS,
-                                      HEADLIGHT, METAL, PLATE, RETRO_WHITE, SKIN, TAILLIGHT, TRUCK_PAINTS, TYRE,
+from perception.sim.materials import (BUS_PAINTS, CAR_PAINTS, CLOTHES, CONE_ORANGE, CONSTRUCTION_PAINTS, GLASS, HAIR,
+                                      HEADLIGHT, METAL, PLATE, RETRO_WHITE, SHOES, SKIN, TAILLIGHT, TRUCK_PAINTS, TYRE,
                                       cloth_reflectivity, paint_reflectivity, pick_colour)
 from perception.sim.meshes import (Mesh, MeshPart, beam, box, cylinder_y, frustum, hexahedron, merge, sphere,
                                    tapered_box, torus_y)
@@ -254,11 +254,16 @@ def construction_parts(rng: np.random.Generator, size) -> tuple[MeshPart, ...]:
 
 def _person(rng: np.random.Generator, h: float, x0: float, z0: float, pose: str, forward_lean: float = 0.0) -> list:
     """Pieces of a human figure standing/walking at (x0, 0, z0) facing +x, total height ``h``,
-    or seated (``pose='seated'``: hips at z0, legs forward, head top at z0 + h / 2)."""
+    or seated (``pose='seated'``: hips at z0, legs forward, head top at z0 + h / 2).
+
+    A person's front differs from their back as a real one's does: a face under hair that covers the back of the
+    head, shoes reaching forward of the ankles, arms hanging a little forward of the shoulders."""
     shirt = pick_colour(rng, CLOTHES)
     trousers = pick_colour(rng, CLOTHES)
     skin = pick_colour(rng, SKIN, jitter=0.03)
+    hair = pick_colour(rng, HAIR, jitter=0.03)
     head_r = 0.065 * h
+    pieces = []
     if pose == "seated":
         hip_z, shoulder_z = z0, z0 + 0.33 * h
         legs = merge(*(beam((x0, s * 0.09, hip_z), (x0 + 0.25 * h, s * 0.1, hip_z), 0.13) for s in (-1, 1)),
@@ -269,30 +274,39 @@ def _person(rng: np.random.Generator, h: float, x0: float, z0: float, pose: str,
         stride = 0.16 * h if pose == "walking" else 0.02
         feet = [(x0 + stride * rng.uniform(0.6, 1.0), -0.1), (x0 - stride * rng.uniform(0.6, 1.0), 0.1)]
         legs = merge(*(beam((x0, y, hip_z), (fx, y, z0 + 0.04), 0.13) for fx, y in feet))
+        shoes = merge(*(box((fx - 0.07, y - 0.05, z0), (fx + 0.2, y + 0.05, z0 + 0.09)) for fx, y in feet))
+        pieces.append((shoes, (pick_colour(rng, SHOES), 0.2)))
     lean = forward_lean * (shoulder_z - hip_z)
     chest_x = x0 + lean
     torso = hexahedron([[x0 - 0.11, -0.2, hip_z], [x0 + 0.11, -0.2, hip_z], [x0 + 0.11, 0.2, hip_z],
                         [x0 - 0.11, 0.2, hip_z], [chest_x - 0.1, -0.21, shoulder_z], [chest_x + 0.1, -0.21, shoulder_z],
                         [chest_x + 0.1, 0.21, shoulder_z], [chest_x - 0.1, 0.21, shoulder_z]])
     swing = 0.1 * h if pose == "walking" else 0.0
-    arm_angle = 1.2 * forward_lean  # from hanging down toward pointing forward (handlebars)
+    arm_angle = 0.15 + 1.2 * forward_lean  # from hanging down toward pointing forward (handlebars)
     hand_x, hand_z = chest_x + 0.32 * h * math.sin(arm_angle), shoulder_z - 0.32 * h * math.cos(arm_angle)
     arms = merge(*(beam((chest_x, s * 0.25, shoulder_z - 0.03), (hand_x + s * swing, s * 0.27, hand_z), 0.08)
                    for s in (-1, 1)))
-    head = sphere(head_r, (chest_x, 0.0, shoulder_z + 0.04 * h + head_r))
-    return [(legs, (trousers, cloth_reflectivity(trousers))), (merge(torso, arms), (shirt, cloth_reflectivity(shirt))),
-            (head, (skin, 0.3))]
+    head_z = shoulder_z + 0.04 * h + head_r
+    face = sphere(0.9 * head_r, (chest_x + 0.25 * head_r, 0.0, head_z - 0.1 * head_r))
+    scalp = sphere(head_r, (chest_x - 0.1 * head_r, 0.0, head_z + 0.05 * head_r))
+    return pieces + [(legs, (trousers, cloth_reflectivity(trousers))),
+                     (merge(torso, arms), (shirt, cloth_reflectivity(shirt))), (face, (skin, 0.3)), (scalp, (hair, 0.2))]
 
 
 def pedestrian_parts(rng: np.random.Generator, size, pose: str) -> tuple[MeshPart, ...]:
-    """Legs, torso, arms and head; ``pose`` in {'walking', 'standing', 'seated'}."""
+    """Legs, torso, arms and head, and on a third of those on foot a backpack; ``pose`` in {'walking', 'standing',
+    'seated'}. Walkers lean a little into their stride."""
     l, w, h = size
     if pose == "seated":
         seat_h = 0.35 * h
         seat = box((-0.5 * l, -0.24, 0.0), (-0.5 * l + 0.4, 0.24, seat_h))
         pieces = _person(rng, 2.0 * (h - seat_h), -0.5 * l + 0.15, seat_h, "seated")
         return _parts_in_box(size, pieces + [(seat, ((0.35, 0.3, 0.25), 0.2))])
-    return _parts_in_box(size, _person(rng, h, 0.0, 0.0, pose))
+    pieces = _person(rng, h, 0.0, 0.0, pose, forward_lean=0.08 if pose == "walking" else 0.0)
+    if rng.random() < 1 / 3:
+        bag = pick_colour(rng, CLOTHES)
+        pieces.append((box((-0.3, -0.15, 0.55 * h), (-0.1, 0.15, 0.78 * h)), (bag, cloth_reflectivity(bag))))
+    return _parts_in_box(size, pieces)
 
 
 def cycle_parts(rng: np.random.Generator, size, motor: bool, rider: bool) -> tuple[MeshPart, ...]:

@@ -245,6 +245,6 @@ class SceneryBuilder:
         crown_r = self.rng.uniform(1.4, 2.4)
         trunk = frustum(0.18, 0.13, 0.0, trunk_h + 0.5, 8)
         crown = sphere(crown_r, (0.0, 0.0, trunk_h + crown_r * 0.85), resolution=6)
-        self.add(self.place_on_road(trunk, s, d, base_z), (0.3, 0.22, 0.15), 0.25, "vegetation")
+        self.add(self.place_on_road(trunk, s, d, base_z), (0.3, 0.22, 0.15), 0.25, "trunk")
         self.add(self.place_on_road(crown, s, d, base_z), self.leaf_colour(), 0.35, "vegetation")
         self.add_obstacle(s, d, 0.45)

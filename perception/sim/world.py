@@ -39,7 +39,7 @@ from perception.sim.scenery import SceneryBuilder, StaticGeometry
 from perception.sim.trajectories import LaneFollowing, SpeedProfile
 
 #: Geometry kinds of the ray-casting scene, indexed by ``GeometryTable.kind``.
-KINDS = ("ground", "road", "sidewalk", "building", "pole", "vegetation", "sign", "furniture", "actor")
+KINDS = ("ground", "road", "sidewalk", "building", "pole", "trunk", "vegetation", "sign", "furniture", "actor")
 KIND_CODE = {name: code for code, name in enumerate(KINDS)}
 
 EGO_SIZE = (4.08, 1.73, 1.56)
