@@ -68,7 +68,7 @@ def small_rig(path):
 @pytest.fixture(scope="session")
 def traffic_root(tmp_path_factory):
     """Two synthetic scenes of three keyframes (two past sweeps each), seen by the small two-camera rig; the first
-    two keyframes hold 18 moving actors with lidar points within 24 m of the ego."""
+    two keyframes hold 22 moving actors with lidar points within 24 m of the ego."""
     from perception.sim.dataset import SynthOptions, generate_dataset
 
     root = tmp_path_factory.mktemp("traffic")

@@ -4,6 +4,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import open3d as o3d
 import pytest
 import yaml
 
@@ -227,7 +228,6 @@ def test_foliage_returns_spread_through_the_crown_and_some_beams_pass_it():
     through the middle of the crown (chords over 3.4 m) return from inside it, on average the mean depth (0.5 m)
     beyond the surface they entered; beams that graze its edge (chords under 1 m) reach the wall in a share near
     e^(-chord / 0.5 m)."""
-    import open3d as o3d
     scene = o3d.t.geometry.RaycastingScene()
     for vertices, triangles in (sphere(2.0, (0.0, 0.0, 0.0), resolution=24), box_mesh((5.0, -5, -5), (5.5, 5, 5))):
         scene.add_triangles(o3d.core.Tensor(vertices.astype(np.float32)), o3d.core.Tensor(triangles.astype(np.uint32)))
@@ -263,7 +263,8 @@ def test_a_pedestrian_front_differs_from_its_back():
     for pose in ("standing", "walking"):
         for _ in range(5):
             parts = pedestrian_parts(rng, (0.73, 0.67, 1.77), pose)
-            face, scalp = sorted((p.vertices for p in parts if p.vertices[:, 2].min() > 0.5), key=lambda v: v[:, 2].max())
+            head = [p.vertices for p in parts if p.vertices[:, 2].min() > 0.5]
+            face, scalp = sorted(head, key=lambda v: v[:, 2].max())
             assert face[:, 0].max() > scalp[:, 0].max() and scalp[:, 0].min() < face[:, 0].min()
             feet = np.concatenate([p.vertices[p.vertices[:, 2] < -0.8] for p in parts])
             assert feet[:, 0].max() > -feet[:, 0].min()

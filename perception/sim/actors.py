@@ -290,7 +290,8 @@ def _person(rng: np.random.Generator, h: float, x0: float, z0: float, pose: str,
     face = sphere(0.9 * head_r, (chest_x + 0.25 * head_r, 0.0, head_z - 0.1 * head_r))
     scalp = sphere(head_r, (chest_x - 0.1 * head_r, 0.0, head_z + 0.05 * head_r))
     return pieces + [(legs, (trousers, cloth_reflectivity(trousers))),
-                     (merge(torso, arms), (shirt, cloth_reflectivity(shirt))), (face, (skin, 0.3)), (scalp, (hair, 0.2))]
+                     (merge(torso, arms), (shirt, cloth_reflectivity(shirt))),
+                     (face, (skin, 0.3)), (scalp, (hair, 0.2))]
 
 
 def pedestrian_parts(rng: np.random.Generator, size, pose: str) -> tuple[MeshPart, ...]:
