@@ -125,18 +125,7 @@ def initial_weights(model: FusionDetector, path: str | Path) -> tuple[list[str],
     if unused:
         raise DataError(f"the model has no place for {len(unused)} of these tensors ({', '.join(unused[:3])}); "
                         f"init_from needs weights of this network, whose layers may since have gained inputs", sidecar)
-    grown, state = [], {}
-    for name, value in sorted(source.items()):
-        shape, old = target[name].shape, value.shape
-        if shape == old:
-            state[name] = value.to(target[name].dtype)
-        elif len(shape) >= 2 and len(shape) == len(old) and shape[0] == old[0] and shape[2:] == old[2:] \
-                and shape[1] > old[1]:
-            state[name] = torch.zeros_like(target[name])
-            state[name][:, :old[1]] = value
-            grown.append(name)
-        else:
-            raise DataError(f"tensor {name} is {tuple(old)} here but {tuple(shape)} in the model", sidecar)
+    state, grown = shaped_for(source, target, sidecar, grow=True)
     model.load_state_dict(state, strict=False)
     return grown, sorted(target.keys() - source.keys()), left_out
 
@@ -155,12 +144,28 @@ def branch_weights(model: FusionDetector, path: str | Path, branch: str) -> list
         differ = sorted(source.keys() ^ target.keys())
         raise DataError(f"the {branch} branch here is another network than the model's ({len(differ)} tensors in one "
                         f"only, e.g. {differ[0]})", sidecar)
-    for name, value in sorted(source.items()):
-        if value.shape != target[name].shape:
-            raise DataError(f"tensor {name} is {tuple(value.shape)} here but {tuple(target[name].shape)} in the model",
-                            sidecar)
-    model.load_state_dict({name: value.to(target[name].dtype) for name, value in source.items()}, strict=False)
+    model.load_state_dict(shaped_for(source, target, sidecar, grow=False)[0], strict=False)
     return sorted(source)
+
+
+def shaped_for(source: dict[str, torch.Tensor], target: dict[str, torch.Tensor], sidecar: Path,
+               grow: bool) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """(``source``'s tensors in ``target``'s dtypes, names of those that grew): each must have its ``target``
+    namesake's shape, or with ``grow`` differ only in more input channels (second dimension), the appended ones
+    starting at zero. Anything else is an error naming the tensor."""
+    state, grown = {}, []
+    for name, value in sorted(source.items()):
+        shape, old = target[name].shape, value.shape
+        if shape == old:
+            state[name] = value.to(target[name].dtype)
+        elif grow and len(shape) >= 2 and len(shape) == len(old) and shape[0] == old[0] and shape[2:] == old[2:] \
+                and shape[1] > old[1]:
+            state[name] = torch.zeros_like(target[name])
+            state[name][:, :old[1]] = value
+            grown.append(name)
+        else:
+            raise DataError(f"tensor {name} is {tuple(old)} here but {tuple(shape)} in the model", sidecar)
+    return state, grown
 
 
 def branches_of(config: DetectorConfig, source: dict[str, torch.Tensor], source_config: DetectorConfig,
