@@ -152,31 +152,65 @@ def test_checkpoint_round_trip_and_corruption(config, tmp_path):
         load_checkpoint(tmp_path)
 
 
+def without_sweep_occupancy(config):
+    return replace(config, lidar=replace(config.lidar, sweep_occupancy=False))
+
+
+def with_sweep_occupancy(config):
+    return replace(config, lidar=replace(config.lidar, sweep_occupancy=True))
+
+
+def with_a_stride_4_block(config):
+    decoder = config.decoder
+    return replace(config, decoder=replace(decoder, block_layers=decoder.block_layers + (1,),
+                                           block_channels=decoder.block_channels + (64,),
+                                           block_strides=decoder.block_strides + (2,)))
+
+
+def occupancy_channels(model, batch):
+    return model.lidar(batch)[:, -1]
+
+
+def stride_4_block_output(model, batch):
+    features, _ = model.branch_features(batch)
+    fused = model.fuser(features, batch.batch_size, model.config.bev.shape)
+    return model.decoder(fused)[:, -model.config.decoder.upsample_channels:]
+
+
+GROWTHS = {  # (old network, grown network, the tensor whose inputs grow, the new input)
+    "sweep-occupancy": (without_sweep_occupancy, with_sweep_occupancy, "lidar_to_bev.0.weight", occupancy_channels),
+    "decoder-block": (with_sweep_occupancy, with_a_stride_4_block, "head.shared.0.weight", stride_4_block_output),
+}
+
+
+@pytest.mark.parametrize("growth", GROWTHS)
 def test_a_run_started_from_weights_computes_what_they_did_before_its_new_inputs_learn(config, synth_root,
-                                                                                       tmp_path):
-    """init_from: the sweep-occupancy channels added to trained weights start at zero, so the grown network's
-    boxes equal the old network's; a layer of another width is refused by name."""
-    config = replace(config, lidar=replace(config.lidar, sweep_occupancy=False))
-    old = FusionDetector(config).eval()
-    save_checkpoint(tmp_path / "old", 1, 0, old, to_dict(config), list(config.classes))
-    grown_config = replace(config, lidar=replace(config.lidar, sweep_occupancy=True))
-    grown = FusionDetector(grown_config).eval()
+                                                                                       tmp_path, growth):
+    """init_from: inputs added to trained weights (the sweep-occupancy channels, a decoder block at stride 4)
+    start at zero, so the grown network's boxes equal the old network's; the new layers keep their initialisation."""
+    old_network, grown_network, grown_tensor, new_input = GROWTHS[growth]
+    old = FusionDetector(old_network(config)).eval()
+    save_checkpoint(tmp_path / "old", 1, 0, old, to_dict(old.config), list(config.classes))
+    grown = FusionDetector(grown_network(old.config)).eval()
     grown_tensors, fresh, left_out = initial_weights(grown, tmp_path / "old")
-    assert grown_tensors == ["lidar_to_bev.0.weight"] and fresh == [] and left_out == []
+    assert grown_tensors == [grown_tensor] and left_out == []
+    assert fresh == sorted(grown.state_dict().keys() - old.state_dict().keys())
 
     dataset = NuScenesDataset(synth_root, None, num_sweeps=config.lidar.num_sweeps)
     frame = dataset.frame(dataset.all_sample_tokens("synth_all")[1], load_images=False)
     batch = collate([frame_to_sample(frame, [], config.camera.image_size)])
     with torch.no_grad():
-        assert grown.lidar.out_channels == old.lidar.out_channels + config.lidar.num_sweeps + 1
-        assert grown.lidar(batch)[:, -1].any()  # the occupancy is there, and weighs nothing yet
+        assert new_input(grown, batch).any()  # the new input is there, and weighs nothing yet
         expected, actual = old(batch), grown(batch)
     torch.testing.assert_close(actual.heatmap, expected.heatmap)
     torch.testing.assert_close(actual.regression, expected.regression)
 
+
+def test_init_from_names_missing_weights_and_layers_of_another_width(config, synth_root, tmp_path):
+    save_checkpoint(tmp_path / "old", 1, 0, FusionDetector(config), to_dict(config), list(config.classes))
     missing = replace(tiny_train_config(synth_root, train_split="synth_all"), init_from=str(tmp_path / "stage1"))
     with pytest.raises(DataError, match=r"stage1: train.init_from: checkpoint file does not exist"):
-        trainer_module.train(grown_config, missing, tmp_path / "run", device="cpu", max_steps=1, progress=False)
+        trainer_module.train(config, missing, tmp_path / "run", device="cpu", max_steps=1, progress=False)
     assert not (tmp_path / "run" / "latest.json").exists()
 
     wider = replace(config, lidar=replace(config.lidar, pillar_channels=(24,)))
