@@ -5,17 +5,15 @@ least 0.4 box lengths from that cell (the box's ends and beyond) and from beyond
 Which end of a box is its front shows at its ends; a centre cell whose logit draws little from there can only
 guess for long vehicles.
 
-python tools/heading_reach.py CHECKPOINT --dataroot DIR [--split SPLIT] [--every N] [--per-class M]
+python -m tools.heading_reach CHECKPOINT --dataroot DIR [--split SPLIT] [--every N] [--per-class M]
+(from the repository root)
 """
 import argparse
-from pathlib import Path
 
 import torch
 
 from perception.inference.weights import load_model
-from perception.models.heads.targets import build_targets
-from perception.train.augment import collate_training
-from perception.train.data import FrameDataset
+from tools.weights_diagnostics import keyframes_with_targets, split_arguments
 
 END_SHARE_OF_LENGTH = 0.4
 FAR_M = 6.0
@@ -48,15 +46,10 @@ def main(args: argparse.Namespace) -> None:
     model.requires_grad_(False)
     if not config.head.direction_classifier:
         raise SystemExit(f"{args.checkpoint}: the head has no direction classifier")
-    dataset = FrameDataset(config, str(args.dataroot), args.version, args.split, augment=None, seed=0)
-    head = config.head
     shares: dict[str, list[tuple[float, float, float]]] = {name: [] for name in config.classes}
-    for index in range(0, len(dataset), args.every):
-        batch, boxes, labels = collate_training([dataset[index]])
+    for batch, boxes, labels, targets in keyframes_with_targets(config, args):
         fused = fused_map(model, batch)
         direction = model.head(model.decoder(fused)).direction
-        targets = build_targets(boxes, labels, config.bev, len(config.classes), head.gaussian_overlap,
-                                head.min_radius, head.velocity_unit)
         for m, label in enumerate(labels[0].tolist()):
             name = config.classes[label]
             if len(shares[name]) >= args.per_class or targets.weight[0, m, 0] <= 0:
@@ -73,11 +66,6 @@ def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("checkpoint", type=Path)
-    parser.add_argument("--dataroot", type=Path, required=True)
-    parser.add_argument("--version", default="v1.0-synth")
-    parser.add_argument("--split", default="synth_val")
-    parser.add_argument("--every", type=int, default=10, help="use every N-th keyframe")
+    parser = split_arguments(__doc__.splitlines()[0], every=10)
     parser.add_argument("--per-class", type=int, default=12, help="boxes of each class at most")
     main(parser.parse_args())

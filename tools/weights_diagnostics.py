@@ -11,6 +11,7 @@ python tools/weights_diagnostics.py CHECKPOINT --dataroot DIR --version VERSION 
 """
 import argparse
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -36,23 +37,40 @@ def centre_velocities(regression: torch.Tensor, targets: HeadTargets,
     return predicted, targets.regression[0, known, 8:10] * velocity_unit
 
 
+def split_arguments(description: str, every: int) -> argparse.ArgumentParser:
+    """The command line of a tool that runs a checkpoint over the keyframes of a split."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("--dataroot", type=Path, required=True)
+    parser.add_argument("--version", default="v1.0-synth")
+    parser.add_argument("--split", default="synth_val")
+    parser.add_argument("--every", type=int, default=every, help="use every N-th keyframe")
+    return parser
+
+
+def keyframes_with_targets(config, args: argparse.Namespace) -> Iterator[tuple]:
+    """(batch, boxes, labels, head targets) of every ``args.every``-th keyframe of the split, unaugmented."""
+    dataset = FrameDataset(config, str(args.dataroot), args.version, args.split, augment=None, seed=0)
+    head = config.head
+    for index in range(0, len(dataset), args.every):
+        batch, boxes, labels = collate_training([dataset[index]])
+        yield batch, boxes, labels, build_targets(boxes, labels, config.bev, len(config.classes),
+                                                  head.gaussian_overlap, head.min_radius, head.velocity_unit)
+
+
 def main(args: argparse.Namespace) -> None:
     model, config = load_model(args.checkpoint)
-    dataset = FrameDataset(config, str(args.dataroot), args.version, args.split, augment=None, seed=0)
     head = config.head
     depth_hits, depth_cells, speeds, moving_truth = 0, 0, {"moving": [], "still": []}, []
     flipped = {kind: {name: [] for name in config.classes} for kind in ("all", "moving", "still", "across")}
     with torch.no_grad():
-        for index in range(0, len(dataset), args.every):
-            batch, boxes, labels = collate_training([dataset[index]])
+        for batch, boxes, labels, targets in keyframes_with_targets(config, args):
             output = model(batch)
             if output.depth_logits is not None:
                 target = model.camera.depth_targets(batch)
                 known = target != NO_DEPTH
                 depth_hits += int(((output.depth_logits.argmax(2) - target).abs() <= 1)[known].sum())
                 depth_cells += int(known.sum())
-            targets = build_targets(boxes, labels, config.bev, len(config.classes), head.gaussian_overlap,
-                                    head.min_radius, head.velocity_unit)
             predicted, truth = (v.norm(dim=1) for v in centre_velocities(output.regression, targets,
                                                                          head.velocity_unit))
             speeds["moving"] += predicted[truth > MOVING_M_S].tolist()
@@ -85,10 +103,4 @@ def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("checkpoint", type=Path)
-    parser.add_argument("--dataroot", type=Path, required=True)
-    parser.add_argument("--version", default="v1.0-synth")
-    parser.add_argument("--split", default="synth_val")
-    parser.add_argument("--every", type=int, default=1, help="use every N-th keyframe")
-    main(parser.parse_args())
+    main(split_arguments(__doc__.splitlines()[0], every=1).parse_args())
