@@ -111,10 +111,11 @@ def test_attributes_follow_predicted_motion():
     from perception.data.classes import CLASS_INDEX
     from perception.inference.detections import attributes_from_motion
 
-    boxes = np.zeros((4, 9))
-    boxes[[0, 2], 7] = 2.0  # moving along x
-    labels = np.array([CLASS_INDEX[c] for c in ("car", "car", "bicycle", "barrier")])
-    assert attributes_from_motion(boxes, labels) == ["vehicle.moving", "vehicle.parked", "cycle.with_rider", ""]
+    boxes = np.zeros((6, 9))
+    boxes[[0, 2, 4], 7] = 2.0  # moving along x
+    labels = np.array([CLASS_INDEX[c] for c in ("car", "car", "bicycle", "barrier", "bus", "bus")])
+    assert attributes_from_motion(boxes, labels) == ["vehicle.moving", "vehicle.parked", "cycle.with_rider", "",
+                                                     "vehicle.moving", "vehicle.stopped"]  # a still bus is at a stop
 
 
 def test_main_job_scores_the_figure_the_readme_states(tmp_path, capsys):

@@ -32,7 +32,11 @@ ATTRIBUTE_GROUP: dict[str, str | None] = {
     "pedestrian": "pedestrian", "motorcycle": "cycle", "bicycle": "cycle", "traffic_cone": None, "barrier": None}
 """The attribute family (prefix of its nuScenes attribute names) of each class; cones and barriers have none."""
 
-MOVING_AND_STILL_ATTRIBUTE = {"vehicle": ("vehicle.moving", "vehicle.parked"),
-                              "pedestrian": ("pedestrian.moving", "pedestrian.standing"),
-                              "cycle": ("cycle.with_rider", "cycle.without_rider")}
-"""Per attribute family: the attribute of a moving object and of a still one."""
+_VEHICLE, _PEDESTRIAN, _CYCLE = ("vehicle.moving", "vehicle.parked"), ("pedestrian.moving", "pedestrian.standing"), \
+    ("cycle.with_rider", "cycle.without_rider")
+MOVING_AND_STILL_ATTRIBUTE: dict[str, tuple[str, str] | None] = {
+    "car": _VEHICLE, "truck": _VEHICLE, "bus": ("vehicle.moving", "vehicle.stopped"), "trailer": _VEHICLE,
+    "construction_vehicle": _VEHICLE, "pedestrian": _PEDESTRIAN, "motorcycle": _CYCLE, "bicycle": _CYCLE,
+    "traffic_cone": None, "barrier": None}
+"""Per class: the attribute of a moving box and of a still one (None: cones and barriers carry none). A bus that
+stands still is stopped (at a stop), not parked, as mmdetection3d and CenterPoint write nuScenes results."""

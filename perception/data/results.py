@@ -32,7 +32,7 @@ VALID_ATTRIBUTES: dict[str, tuple[str, ...]] = {
 """Attributes a box of each class may carry; cones and barriers carry none ('')."""
 
 DEFAULT_ATTRIBUTE: dict[str, str] = {
-    name: MOVING_AND_STILL_ATTRIBUTE[group][1] if group else "" for name, group in ATTRIBUTE_GROUP.items()}
+    name: still[1] if still else "" for name, still in MOVING_AND_STILL_ATTRIBUTE.items()}
 """The attribute written for a box that has none: the static state of its class (results need one per class)."""
 
 

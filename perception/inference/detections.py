@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from perception.boxes import Boxes3D
-from perception.data.classes import ATTRIBUTE_GROUP, DETECTION_CLASSES, MOVING_AND_STILL_ATTRIBUTE
+from perception.data.classes import DETECTION_CLASSES, MOVING_AND_STILL_ATTRIBUTE
 from perception.data.frame import Frame
 from perception.data.results import boxes_to_results
 
@@ -36,6 +36,6 @@ def attributes_from_motion(boxes: np.ndarray, labels: np.ndarray) -> list[str]:
     speeds = np.hypot(boxes[:, 7], boxes[:, 8])
     attributes = []
     for speed, label in zip(speeds, labels):
-        group = ATTRIBUTE_GROUP[DETECTION_CLASSES[label]]
-        attributes.append(MOVING_AND_STILL_ATTRIBUTE[group][0 if speed > MOVING_SPEED_M_S else 1] if group else "")
+        moving_and_still = MOVING_AND_STILL_ATTRIBUTE[DETECTION_CLASSES[label]]
+        attributes.append(moving_and_still[0 if speed > MOVING_SPEED_M_S else 1] if moving_and_still else "")
     return attributes
