@@ -25,15 +25,16 @@ def test_readme_api_snippet(synth_root):
 
 
 def test_detector_uses_only_the_sweeps_it_was_trained_with(synth_root):
-    """A frame with more history than the model's ``num_sweeps`` (3 for the demo) reaches the model without it."""
+    """A frame with more history than the model's ``num_sweeps`` reaches the model without it."""
     from dataclasses import replace
 
     detector = perception.load_detector("demo")
     frame = perception.open_dataset(synth_root)[0]
-    ages = np.repeat(np.arange(6) * 0.05, 10).astype(np.float32)  # a keyframe and 5 past sweeps, 10 points each
-    points = np.column_stack([np.full((60, 3), 5.0, np.float32), np.zeros(60, np.float32), ages])
+    kept = detector.config.lidar.num_sweeps + 1
+    ages = np.repeat(np.arange(kept + 3) * 0.05, 10).astype(np.float32)  # 3 sweeps too many, 10 points each
+    points = np.column_stack([np.full((len(ages), 3), 5.0, np.float32), np.zeros(len(ages), np.float32), ages])
     batch = detector.model_input(replace(frame, points=points))
-    np.testing.assert_allclose(np.unique(batch.points[:, 4].numpy()), [0.0, 0.05, 0.1, 0.15], atol=1e-6)
+    np.testing.assert_allclose(np.unique(batch.points[:, 4].numpy()), np.arange(kept) * 0.05, atol=1e-6)
 
 
 def test_api_errors_are_one_line(tmp_path, synth_root):

@@ -2,7 +2,8 @@
 
 - depth: the share of camera feature cells with a keyframe lidar return whose predicted depth bin (argmax) is within
   one bin of the lidar's;
-- velocity: the mean predicted speed at the centre cells of moving (> 1 m/s) and of still ground-truth actors;
+- velocity: the mean predicted speed at the centre cells of moving (> 1 m/s) and of still ground-truth actors, and
+  per class the moving ones' mean predicted and true speed;
 - heading: the share of ground-truth boxes, per class, whose heading decoded at their centre cell is off by more
   than 150° (a flipped box), over all boxes, apart for moving and still ones, and for boxes heading within 20° of
   ±90° (the direction classifier's target changes where cos θ = 0).
@@ -62,6 +63,7 @@ def main(args: argparse.Namespace) -> None:
     model, config = load_model(args.checkpoint)
     head = config.head
     depth_hits, depth_cells, speeds, moving_truth = 0, 0, {"moving": [], "still": []}, []
+    moving_of = {name: [] for name in config.classes}  # (predicted, true) speeds of the moving actors per class
     flipped = {kind: {name: [] for name in config.classes} for kind in ("all", "moving", "still", "across")}
     with torch.no_grad():
         for batch, boxes, labels, targets in keyframes_with_targets(config, args):
@@ -73,6 +75,10 @@ def main(args: argparse.Namespace) -> None:
                 depth_cells += int(known.sum())
             predicted, truth = (v.norm(dim=1) for v in centre_velocities(output.regression, targets,
                                                                          head.velocity_unit))
+            known = targets.weight[0, :len(boxes[0]), 8] > 0
+            for label, pair in zip(labels[0][known][truth > MOVING_M_S].tolist(),
+                                   torch.stack([predicted, truth], 1)[truth > MOVING_M_S].tolist()):
+                moving_of[config.classes[label]].append(pair)
             speeds["moving"] += predicted[truth > MOVING_M_S].tolist()
             speeds["still"] += predicted[truth <= MOVING_M_S].tolist()
             moving_truth += truth[truth > MOVING_M_S].tolist()
@@ -97,6 +103,9 @@ def main(args: argparse.Namespace) -> None:
             print(f"mean predicted speed of {kind} actors: {sum(values) / len(values):.2f} m/s ({len(values)} actors)")
     if moving_truth:
         print(f"mean true speed of moving actors: {sum(moving_truth) / len(moving_truth):.2f} m/s")
+        print("moving actors, mean predicted / true speed: " + ", ".join(
+            f"{name} {sum(p for p, _ in pairs) / len(pairs):.2f} / {sum(t for _, t in pairs) / len(pairs):.2f} m/s "
+            f"({len(pairs)})" for name, pairs in moving_of.items() if pairs))
     for kind, boxes_of in flipped.items():
         shares = ", ".join(f"{name} {100 * sum(v) / len(v):.0f} % of {len(v)}" for name, v in boxes_of.items() if v)
         print(f"heading off by more than 150° at the centre cell ({kind} boxes): {shares or 'none'}")
