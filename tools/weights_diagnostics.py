@@ -62,7 +62,7 @@ def keyframes_with_targets(config, args: argparse.Namespace) -> Iterator[tuple]:
 def main(args: argparse.Namespace) -> None:
     model, config = load_model(args.checkpoint)
     head = config.head
-    depth_hits, depth_cells, speeds, moving_truth = 0, 0, {"moving": [], "still": []}, []
+    depth_hits, depth_cells, still_speeds = 0, 0, []
     moving_of = {name: [] for name in config.classes}  # (predicted, true) speeds of the moving actors per class
     flipped = {kind: {name: [] for name in config.classes} for kind in ("all", "moving", "still", "across")}
     with torch.no_grad():
@@ -75,13 +75,11 @@ def main(args: argparse.Namespace) -> None:
                 depth_cells += int(known.sum())
             predicted, truth = (v.norm(dim=1) for v in centre_velocities(output.regression, targets,
                                                                          head.velocity_unit))
-            known = targets.weight[0, :len(boxes[0]), 8] > 0
-            for label, pair in zip(labels[0][known][truth > MOVING_M_S].tolist(),
-                                   torch.stack([predicted, truth], 1)[truth > MOVING_M_S].tolist()):
+            known = targets.weight[0, :len(boxes[0]), 8] > 0  # the boxes centre_velocities returns
+            fast = truth > MOVING_M_S
+            for label, pair in zip(labels[0][known][fast].tolist(), torch.stack([predicted, truth], 1)[fast].tolist()):
                 moving_of[config.classes[label]].append(pair)
-            speeds["moving"] += predicted[truth > MOVING_M_S].tolist()
-            speeds["still"] += predicted[truth <= MOVING_M_S].tolist()
-            moving_truth += truth[truth > MOVING_M_S].tolist()
+            still_speeds += predicted[~fast].tolist()
             on_grid = targets.weight[0, :len(boxes[0]), 0] > 0
             cells = targets.cell[0, :len(boxes[0])][on_grid]
             regression = output.regression[0].reshape(output.regression.shape[1], -1)[:, cells].T
@@ -98,11 +96,12 @@ def main(args: argparse.Namespace) -> None:
                     flipped[group][config.classes[label]].append(off)
     if depth_cells:
         print(f"depth within ±1 bin of the lidar: {100 * depth_hits / depth_cells:.1f} % of {depth_cells} cells")
-    for kind, values in speeds.items():
+    moving_pairs = [pair for pairs in moving_of.values() for pair in pairs]
+    for kind, values in (("moving", [p for p, _ in moving_pairs]), ("still", still_speeds)):
         if values:
             print(f"mean predicted speed of {kind} actors: {sum(values) / len(values):.2f} m/s ({len(values)} actors)")
-    if moving_truth:
-        print(f"mean true speed of moving actors: {sum(moving_truth) / len(moving_truth):.2f} m/s")
+    if moving_pairs:
+        print(f"mean true speed of moving actors: {sum(t for _, t in moving_pairs) / len(moving_pairs):.2f} m/s")
         print("moving actors, mean predicted / true speed: " + ", ".join(
             f"{name} {sum(p for p, _ in pairs) / len(pairs):.2f} / {sum(t for _, t in pairs) / len(pairs):.2f} m/s "
             f"({len(pairs)})" for name, pairs in moving_of.items() if pairs))

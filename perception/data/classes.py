@@ -27,11 +27,6 @@ def detection_class_of(category: str) -> str | None:
     """The detection class of a nuScenes category name, or None for categories outside the 10 classes."""
     return category_to_detection_name(category)
 
-ATTRIBUTE_GROUP: dict[str, str | None] = {
-    "car": "vehicle", "truck": "vehicle", "bus": "vehicle", "trailer": "vehicle", "construction_vehicle": "vehicle",
-    "pedestrian": "pedestrian", "motorcycle": "cycle", "bicycle": "cycle", "traffic_cone": None, "barrier": None}
-"""The attribute family (prefix of its nuScenes attribute names) of each class; cones and barriers have none."""
-
 _VEHICLE, _PEDESTRIAN, _CYCLE = ("vehicle.moving", "vehicle.parked"), ("pedestrian.moving", "pedestrian.standing"), \
     ("cycle.with_rider", "cycle.without_rider")
 MOVING_AND_STILL_ATTRIBUTE: dict[str, tuple[str, str] | None] = {
@@ -40,3 +35,7 @@ MOVING_AND_STILL_ATTRIBUTE: dict[str, tuple[str, str] | None] = {
     "traffic_cone": None, "barrier": None}
 """Per class: the attribute of a moving box and of a still one (None: cones and barriers carry none). A bus that
 stands still is stopped (at a stop), not parked, as mmdetection3d and CenterPoint write nuScenes results."""
+
+ATTRIBUTE_GROUP: dict[str, str | None] = {
+    name: pair[0].split(".")[0] if pair else None for name, pair in MOVING_AND_STILL_ATTRIBUTE.items()}
+"""The attribute family (prefix of its nuScenes attribute names) of each class; cones and barriers have none."""
