@@ -28,6 +28,7 @@ RECIPE_STAGES = {  # config: (tensors whose inputs grow, module prefixes of the 
     "demo-context.yaml": (["head.shared.0.weight"], ("decoder.blocks.2.", "decoder.upsample.2."), set()),
     "demo-direction.yaml": ([], (), set()),
     "demo-sweeps.yaml": (["lidar_to_bev.0.weight"], (), set()),
+    "demo-pooled.yaml": ([], (), set()),
 }
 
 

@@ -4,18 +4,23 @@ Decoding: a cell is a candidate only if it is the maximum of its 3×3 neighbourh
 ``max_detections`` cap applies after circle NMS. Targets: CenterNet's gaussian radius, the gaussian's footprint and
 values (also where it is cut by the grid's edges), and zero weight for unknown (NaN) velocities.
 """
+import dataclasses
 import math
+from pathlib import Path
 
 import pytest
 import torch
 
+from perception.models.config import load_config
 from perception.models.heads.centerpoint import HeadOutput
 from perception.models.heads.decode import decode, decode_regression
+from perception.models.heads.losses import direction_loss
 from perception.models.heads.targets import build_targets, draw_gaussian, gaussian_radius
 from perception.ops.grid import BEVGrid
 
 # 8 × 8 cells of 1 m from the origin: cell (ix, iy) covers x in [ix, ix + 1), y in [iy, iy + 1).
 GRID = BEVGrid((0.0, 8.0), (0.0, 8.0), (-1.0, 1.0), 1.0)
+ROOT = Path(__file__).resolve().parents[1]
 LOW = 1e-3  # the probability of every cell not listed
 
 
@@ -183,3 +188,50 @@ def test_a_moving_box_faces_where_it_moves(velocity, expected_yaw):
     box = decode_regression(regression, torch.tensor([2]), torch.tensor([3]), GRID, 1.0, heading_from_velocity=1.0)
     assert abs(math.remainder(float(box[0, 6]) - expected_yaw, 2 * math.pi)) < 1e-6
     torch.testing.assert_close(box[0, 7:9], torch.tensor(velocity))
+
+
+# ------------------------------------------------------------------------- direction pooled along the box's length
+def long_box_output(direction_by_column: list[float]) -> HeadOutput:
+    """One box 6 m long heading 0 (along x) centred on cell (ix 4, iy 4); the direction logit of every row is
+    ``direction_by_column[ix]``."""
+    heat = torch.full((1, 1, *GRID.shape), LOW)
+    heat[0, 0, 4, 4] = 0.9
+    regression = torch.zeros(1, 10, *GRID.shape)
+    regression[:, 0:2] = 0.5
+    regression[:, 3] = math.log(6.0)
+    regression[:, 7] = 1.0  # the axis: sin 2θ 0, cos 2θ 1
+    direction = torch.tensor(direction_by_column).expand(1, 1, *GRID.shape).clone()
+    return HeadOutput(torch.logit(heat), regression, direction)
+
+
+@pytest.mark.parametrize("points, expected_yaw", [(0, 0.0), (5, math.pi)])
+def test_pooled_direction_hears_the_ends_of_a_long_box(points, expected_yaw):
+    """The centre cell says 'front ahead' (-1), the cells near both ends say 'front behind' (+10): read at the centre
+    the box keeps yaw 0; pooled at x = 2.1, 3.3, 4.5, 5.7, 6.9 m (±0.4 lengths) the mean logit is
+    (10 + 1.2 - 1 + 1.2 + 10) / 5 > 0 and the box turns by π."""
+    output = long_box_output([-1.0, 10.0, 10.0, -1.0, -1.0, -1.0, 10.0, 10.0])
+    [box] = decode(output, GRID, 1.0, 0.1, 100, 100, torch.tensor([0.0]), direction_points=points)[0].boxes
+    assert abs(math.remainder(float(box[6]) - expected_yaw, 2 * math.pi)) < 1e-5
+
+
+@pytest.mark.parametrize("points", [0, 5])
+def test_direction_loss_reaches_the_cells_it_pools(points):
+    """Pooled, the cross-entropy of a 6 m box heading along y (centre (4.5, 4.5)) has gradient at the cells along
+    its length, y 2.1 to 6.9 m in column 4, and nowhere else; at the centre cell alone without pooling."""
+    box = torch.tensor([[4.5, 4.5, 0.0, 6.0, 2.0, 1.5, math.pi / 2, 0.0, 0.0]])
+    targets = build_targets([box], [torch.zeros(1, dtype=torch.long)], GRID, 1, 0.1, 1, 1.0,
+                            direction_classifier=True, direction_points=points)
+    logits = torch.zeros(1, 1, *GRID.shape, requires_grad=True)
+    direction_loss(logits, targets).backward()
+    touched = {(iy, ix) for iy, ix in torch.nonzero(logits.grad[0, 0]).tolist()}
+    assert touched == ({(iy, 4) for iy in range(1, 8)} if points else {(4, 4)})
+
+
+@pytest.mark.parametrize("head_changes, message", [
+    ({"direction_points": 1}, "direction_points: 0 .the centre cell. or at least 2, got 1"),
+    ({"direction_points": 5, "direction_classifier": False}, "direction_points: pools the direction classifier"),
+])
+def test_direction_points_need_two_points_and_a_direction_classifier(head_changes, message):
+    head = load_config(ROOT / "configs" / "demo-pooled.yaml").head
+    with pytest.raises(ValueError, match=message):
+        dataclasses.replace(head, **head_changes)

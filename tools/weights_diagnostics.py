@@ -4,8 +4,8 @@
   one bin of the lidar's;
 - velocity: the mean predicted speed at the centre cells of moving (> 1 m/s) and of still ground-truth actors, and
   per class the moving ones' mean predicted and true speed;
-- heading: the share of ground-truth boxes, per class, whose heading decoded at their centre cell is off by more
-  than 150° (a flipped box), over all boxes, apart for moving and still ones, and for boxes heading within 20° of
+- heading: the share of ground-truth boxes, per class, whose heading decoded at their centre cell (the direction
+  logit read as the config's ``head.direction_points`` says) is off by more than 150° (a flipped box), over all boxes, apart for moving and still ones, and for boxes heading within 20° of
   ±90° (the direction classifier's target changes where cos θ = 0).
 
 python tools/weights_diagnostics.py CHECKPOINT --dataroot DIR --version VERSION --split SPLIT [--every N]
@@ -19,7 +19,7 @@ import torch
 
 from perception.inference.weights import load_model
 from perception.models.camera.depth_supervision import NO_DEPTH
-from perception.models.heads.decode import decode_regression
+from perception.models.heads.decode import box_direction_logits, decode_regression
 from perception.models.heads.targets import HeadTargets, build_targets
 from perception.train.augment import collate_training
 from perception.train.data import FrameDataset
@@ -83,7 +83,9 @@ def main(args: argparse.Namespace) -> None:
             on_grid = targets.weight[0, :len(boxes[0]), 0] > 0
             cells = targets.cell[0, :len(boxes[0])][on_grid]
             regression = output.regression[0].reshape(output.regression.shape[1], -1)[:, cells].T
-            direction = None if output.direction is None else output.direction[0, 0].reshape(-1)[cells]
+            direction = None if output.direction is None else box_direction_logits(
+                output.direction[0, 0], regression, cells % config.bev.nx, cells // config.bev.nx, config.bev,
+                head.direction_points)
             yaw = decode_regression(regression, cells % config.bev.nx, cells // config.bev.nx, config.bev,
                                     head.velocity_unit, direction)[:, 6]
             error = torch.remainder(yaw - boxes[0][on_grid, 6] + math.pi, 2 * math.pi) - math.pi

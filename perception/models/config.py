@@ -91,8 +91,15 @@ class HeadConfig:
     nms_radius: tuple[float, ...]   # circle-NMS radius per class in metres (0 disables)
     direction_classifier: bool = False  # regress the heading axis (sin 2θ, cos 2θ), classify its sign (SECOND)
     direction_weight: float = 0.2   # weight of the direction classifier's cross-entropy
+    direction_points: int = 0       # ≥ 2: direction logit averaged at this many points along the box (0: centre cell)
     heading_from_velocity: float = 0.0  # m/s: a box predicted faster than this faces where it moves (0: off)
     velocity_beta: float = 0.0      # velocity errors below this (velocity units) cost quadratically (smooth L1); 0: L1
+
+    def __post_init__(self):
+        if self.direction_points == 1 or self.direction_points < 0:
+            raise ValueError(f"direction_points: 0 (the centre cell) or at least 2, got {self.direction_points}")
+        if self.direction_points and not self.direction_classifier:
+            raise ValueError("direction_points: pools the direction classifier's logit; set direction_classifier")
 
 
 @dataclass(frozen=True)

@@ -97,7 +97,8 @@ class FusionDetector(nn.Module):
         ``total`` is their weighted sum."""
         head = self.config.head
         targets = build_targets(boxes, labels, self.config.bev, len(self.config.classes), head.gaussian_overlap,
-                                head.min_radius, head.velocity_unit, head.direction_classifier)
+                                head.min_radius, head.velocity_unit, head.direction_classifier,
+                                head.direction_points)
         losses = detection_loss(output, targets, self.code_weights, head.heatmap_weight, head.regression_weight,
                                 head.direction_weight, head.velocity_beta)
         weight = self.config.camera.depth_loss_weight
@@ -116,4 +117,4 @@ class FusionDetector(nn.Module):
         """Boxes of the head's maps: peaks above the score threshold, top-k, circle NMS (see ``heads.decode``)."""
         head = self.config.head
         return decode(output, self.config.bev, head.velocity_unit, head.score_threshold, head.pre_nms_top_k,
-                      head.max_detections, self.nms_radius, head.heading_from_velocity)
+                      head.max_detections, self.nms_radius, head.heading_from_velocity, head.direction_points)

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from perception.ops.grid import BEVGrid
 from perception.models.heads.centerpoint import HeadOutput
+from perception.models.heads.direction import axis_sample_grid, pooled_direction
 from perception.ops.nms import circle_nms
 
 
@@ -18,6 +19,26 @@ class Detections:
     labels: torch.Tensor  # (K,) class index
 
 
+def box_centres(regression: torch.Tensor, ix: torch.Tensor, iy: torch.Tensor, grid: BEVGrid) -> torch.Tensor:
+    """Ego x, y (K, 2) of the boxes regressed (K, 10) at cells (ix, iy)."""
+    x = (ix + regression[:, 0]) * grid.cell + grid.x_range[0]
+    y = (iy + regression[:, 1]) * grid.cell + grid.y_range[0]
+    return torch.stack([x, y], dim=1)
+
+
+def box_direction_logits(direction: torch.Tensor, regression: torch.Tensor, ix: torch.Tensor, iy: torch.Tensor,
+                         grid: BEVGrid, points: int = 0) -> torch.Tensor:
+    """Direction logits (K,) of the boxes regressed (K, 10) at cells (ix, iy) of one sample's logit map
+    ``direction`` (ny, nx): at the cells themselves, or with ``points`` ≥ 2 pooled along each box's length axis
+    (regression channels 6, 7 hold the axis as sin 2θ, cos 2θ)."""
+    if points == 0:
+        return direction[iy, ix].float()
+    axis = torch.atan2(regression[:, 6], regression[:, 7]) / 2
+    length = regression[:, 3].clamp(max=5.0).exp()
+    sample_grid = axis_sample_grid(box_centres(regression, ix, iy, grid), axis, length, grid, points)
+    return pooled_direction(direction[None, None], sample_grid[None])[0]
+
+
 def decode_regression(regression: torch.Tensor, ix: torch.Tensor, iy: torch.Tensor, grid: BEVGrid,
                       velocity_unit: float, direction: torch.Tensor | None = None,
                       heading_from_velocity: float = 0.0) -> torch.Tensor:
@@ -26,8 +47,7 @@ def decode_regression(regression: torch.Tensor, ix: torch.Tensor, iy: torch.Tens
     says the heading points against it. With ``heading_from_velocity`` > 0, a box faster than that (m/s) whose
     heading points against its velocity is turned by π: road users move forwards, and the sweeps show which way an
     object moves more plainly than its shape shows which end is its front."""
-    x = (ix + regression[:, 0]) * grid.cell + grid.x_range[0]
-    y = (iy + regression[:, 1]) * grid.cell + grid.y_range[0]
+    x, y = box_centres(regression, ix, iy, grid).unbind(1)
     size = regression[:, 3:6].clamp(max=5.0).exp()
     yaw = torch.atan2(regression[:, 6], regression[:, 7])
     if direction is not None:
@@ -41,8 +61,10 @@ def decode_regression(regression: torch.Tensor, ix: torch.Tensor, iy: torch.Tens
 
 
 def decode(output: HeadOutput, grid: BEVGrid, velocity_unit: float, score_threshold: float, pre_nms_top_k: int,
-           max_detections: int, nms_radius: torch.Tensor, heading_from_velocity: float = 0.0) -> list[Detections]:
-    """Per-sample detections; all ops stay on the device of ``output`` (no host round trips per box)."""
+           max_detections: int, nms_radius: torch.Tensor, heading_from_velocity: float = 0.0,
+           direction_points: int = 0) -> list[Detections]:
+    """Per-sample detections; all ops stay on the device of ``output`` (no host round trips per box). Direction
+    logits are read as ``box_direction_logits`` reads them with ``direction_points``."""
     heat = output.heatmap.float().sigmoid()
     # A cell is a candidate only if it is the maximum of its 3×3 neighbourhood in its class (CenterNet peaks).
     peaks = heat * (F.max_pool2d(heat, 3, stride=1, padding=1) == heat)
@@ -55,8 +77,12 @@ def decode(output: HeadOutput, grid: BEVGrid, velocity_unit: float, score_thresh
         label, cell = index // (ny * nx), index % (ny * nx)
         iy, ix = cell // nx, cell % nx
         regression = output.regression[b].float().reshape(output.regression.shape[1], -1)[:, cell].T
-        direction = None if output.direction is None else output.direction[b, 0].float().reshape(-1)[cell]
+        # Circle NMS needs only the centres: the rest of each box is decoded for the survivors alone.
+        centres = box_centres(regression, ix, iy, grid)
+        kept = circle_nms(centres, score, label, nms_radius.to(centres.device))[:max_detections]
+        regression, ix, iy = regression[kept], ix[kept], iy[kept]
+        direction = None if output.direction is None else \
+            box_direction_logits(output.direction[b, 0], regression, ix, iy, grid, direction_points)
         boxes = decode_regression(regression, ix, iy, grid, velocity_unit, direction, heading_from_velocity)
-        kept = circle_nms(boxes[:, :2], score, label, nms_radius.to(boxes.device))[:max_detections]
-        detections.append(Detections(boxes[kept], score[kept], label[kept]))
+        detections.append(Detections(boxes, score[kept], label[kept]))
     return detections

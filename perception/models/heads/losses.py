@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from perception.models.heads.centerpoint import HeadOutput
+from perception.models.heads.direction import pooled_direction
 from perception.models.heads.targets import HeadTargets
 
 
@@ -42,10 +43,13 @@ def regression_l1_loss(regression: torch.Tensor, targets: HeadTargets, code_weig
 
 
 def direction_loss(direction: torch.Tensor, targets: HeadTargets) -> torch.Tensor:
-    """Binary cross-entropy of the direction logits (B, 1, ny, nx) at the target cells, over the objects whose
-    heading is known."""
+    """Binary cross-entropy of the direction logits (B, 1, ny, nx) at the target cells, or pooled along each box
+    where the targets carry ``direction_grid``, over the objects whose heading is known."""
     batch = direction.shape[0]
-    predicted = torch.gather(direction.float().reshape(batch, -1), 1, targets.cell)
+    if targets.direction_grid is not None:
+        predicted = pooled_direction(direction, targets.direction_grid)
+    else:
+        predicted = torch.gather(direction.float().reshape(batch, -1), 1, targets.cell)
     weight = targets.weight[..., 6]
     loss = F.binary_cross_entropy_with_logits(predicted, targets.direction, reduction="none") * weight
     return loss.sum() / weight.sum().clamp_min(1)

@@ -8,6 +8,7 @@ import torch
 
 from perception.ops.grid import BEVGrid
 from perception.models.heads.centerpoint import REGRESSION_CHANNELS
+from perception.models.heads.direction import axis_sample_grid
 
 
 @dataclass
@@ -17,6 +18,7 @@ class HeadTargets:
     regression: torch.Tensor  # (B, M, 10) encoded as the head predicts it
     weight: torch.Tensor      # (B, M, 10) 0 for padding and for unknown (NaN) velocities
     direction: torch.Tensor | None = None  # (B, M) 1 where the heading points against its axis (cos θ < 0)
+    direction_grid: torch.Tensor | None = None  # (B, M, P, 2) where the direction logit is pooled (heads.direction)
 
 
 def gaussian_radius(length_cells: float, width_cells: float, min_overlap: float) -> float:
@@ -59,9 +61,10 @@ def encode_boxes(boxes: torch.Tensor, grid: BEVGrid, velocity_unit: float,
 
 def build_targets(boxes: list[torch.Tensor], labels: list[torch.Tensor], grid: BEVGrid, num_classes: int,
                   min_overlap: float, min_radius: int, velocity_unit: float,
-                  direction_classifier: bool = False) -> HeadTargets:
+                  direction_classifier: bool = False, direction_points: int = 0) -> HeadTargets:
     """Targets for a batch: boxes[b] (M_b, 9) in the (augmented) ego frame, labels[b] (M_b,) class indices; with
-    ``direction_classifier`` the heading is encoded as its axis plus a direction target."""
+    ``direction_classifier`` the heading is encoded as its axis plus a direction target, read at the centre cell or,
+    with ``direction_points`` ≥ 2, pooled along the box's length axis."""
     ny, nx = grid.shape
     device = boxes[0].device if boxes else torch.device("cpu")
     batch, most = len(boxes), max([1, *(len(b) for b in boxes)])
@@ -70,10 +73,16 @@ def build_targets(boxes: list[torch.Tensor], labels: list[torch.Tensor], grid: B
     regression = torch.zeros(batch, most, REGRESSION_CHANNELS, device=device)
     weight = torch.zeros(batch, most, REGRESSION_CHANNELS, device=device)
     direction = torch.zeros(batch, most, device=device) if direction_classifier else None
+    pooled = direction_classifier and direction_points > 0
+    direction_grid = torch.zeros(batch, most, direction_points, 2, device=device) if pooled else None
     for b, (sample_boxes, sample_labels) in enumerate(zip(boxes, labels)):
         cells, inside, encoded = encode_boxes(sample_boxes.float(), grid, velocity_unit, direction_classifier)
         if direction is not None:
             direction[b, :len(sample_boxes)] = (sample_boxes[:, 6].float().cos() < 0).float()
+        if direction_grid is not None:
+            direction_grid[b, :len(sample_boxes)] = axis_sample_grid(
+                sample_boxes[:, :2].float(), sample_boxes[:, 6].float(), sample_boxes[:, 3].float(), grid,
+                direction_points)
         for m in torch.nonzero(inside).flatten().tolist():
             ix, iy = cells[m].tolist()
             length, width = (sample_boxes[m, 3:5] / grid.cell).tolist()
@@ -83,4 +92,4 @@ def build_targets(boxes: list[torch.Tensor], labels: list[torch.Tensor], grid: B
             known = torch.isfinite(encoded[m])
             regression[b, m] = torch.where(known, encoded[m], torch.zeros_like(encoded[m]))
             weight[b, m] = known.float()
-    return HeadTargets(heatmap, cell, regression, weight, direction)
+    return HeadTargets(heatmap, cell, regression, weight, direction, direction_grid)
