@@ -8,7 +8,8 @@ import open3d as o3d
 import pytest
 import yaml
 
-from perception.sim.actors import CATEGORIES, pedestrian_parts
+from perception.sim.actors import CATEGORIES, bus_parts, pedestrian_parts
+from perception.sim.materials import GLASS
 from perception.sim.meshes import box as box_mesh, sphere
 from perception.sim.placement import rectangles_overlap
 from perception.sim.dataset import NUSCENES_CAR_BODY
@@ -268,3 +269,18 @@ def test_a_pedestrian_front_differs_from_its_back():
             assert face[:, 0].max() > scalp[:, 0].max() and scalp[:, 0].min() < face[:, 0].min()
             feet = np.concatenate([p.vertices[p.vertices[:, 2] < -0.8] for p in parts])
             assert feet[:, 0].max() > -feet[:, 0].min()
+
+
+def test_a_bus_front_differs_from_its_rear():
+    """The lidar tells a bus's ends apart as it does a truck's (a cab lower than its box): the roof over the front is
+    lower than the roof pod over the rear, and the front face is a windscreen reaching low (glass, dark), the rear
+    face paint."""
+    size = np.array([11.0, 2.9, 3.5])
+    parts = bus_parts(np.random.default_rng(0), size)
+    vertices = np.concatenate([p.vertices for p in parts])
+    front, rear = vertices[:, 0] > 0.5 * size[0] - 1.0, vertices[:, 0] < -0.5 * size[0] + 1.0
+    assert vertices[rear, 2].max() - vertices[front, 2].max() > 0.3
+    [glass] = [p for p in parts if p.rgb == GLASS[0]]
+    on_front = glass.vertices[glass.vertices[:, 0] > 0.5 * size[0] - 0.05]
+    assert on_front[:, 2].min() < -0.5 * size[2] + 0.3 * size[2]  # reaches below 0.3 of the height
+    assert not (glass.vertices[:, 0] < -0.5 * size[0] + 2.0).any()  # no glass in the rear engine bay

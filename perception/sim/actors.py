@@ -201,17 +201,23 @@ def truck_parts(rng: np.random.Generator, size) -> tuple[MeshPart, ...]:
 
 
 def bus_parts(rng: np.random.Generator, size) -> tuple[MeshPart, ...]:
-    """Box body with a window band, windshield and wheels."""
+    """City bus: a body whose front is a tall windscreen reaching low, a window band ending at a windowless engine
+    bay at the rear, a roof pod (cooling, air conditioning) over the rear third standing above the front roof, lights
+    and plates at both ends. The two ends differ in height and brightness to the lidar, as a real bus's do; a box
+    with a glass front alone looked the same from both ends (docs/training.md, stage 9). Draws from ``rng`` only the
+    paint, so a world's other random draws do not change with the bus's shape."""
     l, w, h = size
     colour = pick_colour(rng, BUS_PAINTS)
-    body = box((-0.5 * l + 0.02, -0.485 * w, 0.12 * h), (0.5 * l - 0.02, 0.485 * w, h))
-    side_windows = box((-0.45 * l, -0.5 * w, 0.45 * h), (0.46 * l, 0.5 * w, 0.86 * h))
-    windshield = box((0.5 * l - 0.03, -0.44 * w, 0.3 * h), (0.5 * l, 0.44 * w, 0.9 * h))
+    paint = (colour, paint_reflectivity(colour))
+    roof = 0.87 * h
+    body = box((-0.5 * l + 0.02, -0.485 * w, 0.12 * h), (0.5 * l - 0.02, 0.485 * w, roof))
+    pod = box((-0.5 * l + 0.3, -0.42 * w, roof), (-0.5 * l + 0.36 * l, 0.42 * w, h))
+    side_windows = box((-0.5 * l + 2.2, -0.5 * w, 0.42 * h), (0.5 * l - 0.4, 0.5 * w, 0.82 * roof))
+    windshield = box((0.5 * l - 0.03, -0.46 * w, 0.25 * h), (0.5 * l, 0.46 * w, 0.95 * roof))
     radius = 0.5
     wheels = _wheels((0.5 * l - 2.6, -0.5 * l + 3.0), w, radius, 0.32)
-    pieces = [(body, (colour, paint_reflectivity(colour))), (merge(side_windows, windshield), GLASS),
-              (wheels, TYRE)]
-    pieces += _lights_and_plates(l, w, 0.22 * h, 0.15 * h, 0.02)[1:]
+    pieces = [(merge(body, pod), paint), (merge(side_windows, windshield), GLASS), (wheels, TYRE)]
+    pieces += _lights_and_plates(l, w, 0.2 * h, 0.12 * h, 0.02)
     return _parts_in_box(size, pieces)
 
 
