@@ -5,8 +5,9 @@
 - velocity: the mean predicted speed at the centre cells of moving (> 1 m/s) and of still ground-truth actors, and
   per class the moving ones' mean predicted and true speed;
 - heading: the share of ground-truth boxes, per class, whose heading decoded at their centre cell (the direction
-  logit read as the config's ``head.direction_points`` says) is off by more than 150° (a flipped box), over all boxes, apart for moving and still ones, and for boxes heading within 20° of
-  ±90° (the direction classifier's target changes where cos θ = 0).
+  logit read as the config's ``head.direction_points`` says) is off by more than 150° (a flipped box), over all
+  boxes, apart for moving and still ones, and for boxes heading within 20° of ±90° (the direction classifier's
+  target changes where cos θ = 0).
 
 python tools/weights_diagnostics.py CHECKPOINT --dataroot DIR --version VERSION --split SPLIT [--every N]
 """
@@ -82,12 +83,11 @@ def main(args: argparse.Namespace) -> None:
             still_speeds += predicted[~fast].tolist()
             on_grid = targets.weight[0, :len(boxes[0]), 0] > 0
             cells = targets.cell[0, :len(boxes[0])][on_grid]
+            ix, iy = cells % config.bev.nx, cells // config.bev.nx
             regression = output.regression[0].reshape(output.regression.shape[1], -1)[:, cells].T
             direction = None if output.direction is None else box_direction_logits(
-                output.direction[0, 0], regression, cells % config.bev.nx, cells // config.bev.nx, config.bev,
-                head.direction_points)
-            yaw = decode_regression(regression, cells % config.bev.nx, cells // config.bev.nx, config.bev,
-                                    head.velocity_unit, direction)[:, 6]
+                output.direction[0, 0], regression, ix, iy, config.bev, head.direction_points)
+            yaw = decode_regression(regression, ix, iy, config.bev, head.velocity_unit, direction)[:, 6]
             error = torch.remainder(yaw - boxes[0][on_grid, 6] + math.pi, 2 * math.pi) - math.pi
             moving = (boxes[0][on_grid, 7:9].norm(dim=1) > MOVING_M_S).tolist()
             across = (boxes[0][on_grid, 6].cos().abs() < ACROSS_COS).tolist()

@@ -26,6 +26,11 @@ def box_centres(regression: torch.Tensor, ix: torch.Tensor, iy: torch.Tensor, gr
     return torch.stack([x, y], dim=1)
 
 
+def box_sizes(regression: torch.Tensor) -> torch.Tensor:
+    """Length, width, height (K, 3) in metres of the boxes regressed (K, 10) as log sizes (capped at e^5 m)."""
+    return regression[:, 3:6].clamp(max=5.0).exp()
+
+
 def box_direction_logits(direction: torch.Tensor, regression: torch.Tensor, ix: torch.Tensor, iy: torch.Tensor,
                          grid: BEVGrid, points: int = 0) -> torch.Tensor:
     """Direction logits (K,) of the boxes regressed (K, 10) at cells (ix, iy) of one sample's logit map
@@ -34,7 +39,7 @@ def box_direction_logits(direction: torch.Tensor, regression: torch.Tensor, ix: 
     if points == 0:
         return direction[iy, ix].float()
     axis = torch.atan2(regression[:, 6], regression[:, 7]) / 2
-    length = regression[:, 3].clamp(max=5.0).exp()
+    length = box_sizes(regression)[:, 0]
     sample_grid = axis_sample_grid(box_centres(regression, ix, iy, grid), axis, length, grid, points)
     return pooled_direction(direction[None, None], sample_grid[None])[0]
 
@@ -48,7 +53,7 @@ def decode_regression(regression: torch.Tensor, ix: torch.Tensor, iy: torch.Tens
     heading points against its velocity is turned by π: road users move forwards, and the sweeps show which way an
     object moves more plainly than its shape shows which end is its front."""
     x, y = box_centres(regression, ix, iy, grid).unbind(1)
-    size = regression[:, 3:6].clamp(max=5.0).exp()
+    size = box_sizes(regression)
     yaw = torch.atan2(regression[:, 6], regression[:, 7])
     if direction is not None:
         yaw = yaw / 2 + torch.pi * (direction > 0)
