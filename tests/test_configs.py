@@ -30,6 +30,7 @@ RECIPE_STAGES = {  # config: (tensors whose inputs grow, module prefixes of the 
     "demo-sweeps.yaml": (["lidar_to_bev.0.weight"], (), set()),
     "demo-pooled.yaml": ([], (), set()),
     "demo-buses.yaml": ([], (), set()),
+    "demo-keyframes.yaml": ([], (), set()),
 }
 
 

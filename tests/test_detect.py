@@ -72,6 +72,19 @@ def test_eval_checkpoint_per_modality(synth_root, tmp_path):
     assert all(name in table for name in ("fused", "lidar", "camera"))
 
 
+def test_eval_reads_fewer_past_sweeps_on_request_and_refuses_more_than_the_detector_has(synth_root, tmp_path, capsys):
+    weights = write_tiny_weights(tmp_path)  # lidar.num_sweeps 2
+    args = ["eval", "--checkpoint", str(weights), "--dataroot", str(synth_root), "--version", "v1.0-synth",
+            "--split", "synth_val", "--modality", "lidar", "--device", "cpu"]
+    assert main([*args, "--out", str(tmp_path / "all")]) == 0
+    assert main([*args, "--out", str(tmp_path / "keyframe"), "--sweeps", "0"]) == 0
+    results = [json.loads((tmp_path / run / "results.json").read_text())["results"] for run in ("all", "keyframe")]
+    assert results[0].keys() == results[1].keys() and results[0] != results[1]  # fewer points, other boxes
+    assert main([*args, "--out", str(tmp_path / "more"), "--sweeps", "3"]) == 2
+    assert "tiny.json: --sweeps 3: this detector reads 0 to 2 past sweeps" in capsys.readouterr().err
+    assert not (tmp_path / "more").exists()
+
+
 def test_eval_of_a_camera_only_checkpoint_scores_its_one_modality_and_refuses_lidar(synth_root, tmp_path, capsys):
     config = tiny_config()
     weights = write_tiny_weights(tmp_path, replace(config, lidar=replace(config.lidar, enabled=False)))

@@ -359,8 +359,9 @@ def test_cli(real_db, real_gt, tmp_path, capsys):
     assert metrics["mAP"] == pytest.approx(0.5) and "real_all: mAP 0.500" in capsys.readouterr().out
     with pytest.raises(DataError, match="checkpoint file does not exist"):
         run_eval(eval_args("--checkpoint", str(tmp_path / "m.safetensors"), "--dataroot", str(real_db)))
-    with pytest.raises(DataError, match="need --checkpoint"):
-        run_eval(eval_args("--modalities", "--dataroot", str(real_db)))
+    for flag in (["--modalities"], ["--sweeps", "0"]):
+        with pytest.raises(DataError, match="need --checkpoint"):
+            run_eval(eval_args(*flag, "--dataroot", str(real_db)))
     with pytest.raises(DataError, match="--results FILE"):
         run_eval(eval_args("--dataroot", str(real_db)))
 

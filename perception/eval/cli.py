@@ -25,6 +25,9 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     detector.add_argument("--modalities", action="store_true",
                           help="with --checkpoint: score fused, lidar-only and camera-only and write a modality table "
                                "(a single-branch model: its one modality)")
+    detector.add_argument("--sweeps", type=int, default=None,
+                          help="with --checkpoint: past lidar sweeps read per keyframe (default: the detector's "
+                               "lidar.num_sweeps; 0 = the keyframe sweep alone, as a rig's first frame or KITTI)")
     add_device_argument(detector)
 
 
@@ -34,8 +37,8 @@ def run_eval(args: argparse.Namespace) -> dict:
 
     if args.checkpoint is not None:
         return run_detector_eval(args)
-    if args.config is not None or args.modalities or args.modality != "fused":
-        raise DataError("--config, --modality and --modalities need --checkpoint (the detector to run)")
+    if args.config is not None or args.modalities or args.modality != "fused" or args.sweeps is not None:
+        raise DataError("--config, --modality, --modalities and --sweeps need --checkpoint (the detector to run)")
     if args.results is None:
         raise DataError("nothing to evaluate: pass --results FILE or --checkpoint WEIGHTS")
     metrics = evaluate(args.dataroot, args.version, args.split, args.results, args.out)
@@ -54,7 +57,13 @@ def run_detector_eval(args: argparse.Namespace) -> dict:
     if args.results is not None:
         raise DataError("pass either --results (score a file) or --checkpoint (run a detector), not both")
     detector = load_detector(args.checkpoint, args.device, load_config(args.config) if args.config else None)
-    dataset = NuScenesDataset(args.dataroot, args.version, num_sweeps=detector.config.lidar.num_sweeps)
+    num_sweeps = detector.config.lidar.num_sweeps
+    if args.sweeps is not None:
+        if not 0 <= args.sweeps <= num_sweeps:
+            raise DataError(f"--sweeps {args.sweeps}: this detector reads 0 to {num_sweeps} past sweeps "
+                            "(lidar.num_sweeps)", args.checkpoint)
+        num_sweeps = args.sweeps
+    dataset = NuScenesDataset(args.dataroot, args.version, num_sweeps=num_sweeps)
     tokens = split_sample_tokens(dataset, args.split) if args.split else dataset.all_sample_tokens()
     available = modalities_of(detector.config)
     if args.modality not in ("fused", *available):
