@@ -15,7 +15,7 @@ from perception.models.config import load_config
 from perception.models.heads.centerpoint import HeadOutput
 from perception.models.heads.decode import decode, decode_regression
 from perception.models.heads.losses import direction_loss
-from perception.models.heads.targets import build_targets, draw_gaussian, gaussian_radius
+from perception.models.heads.targets import build_targets, class_balance_weights, draw_gaussian, gaussian_radius
 from perception.ops.grid import BEVGrid
 
 # 8 × 8 cells of 1 m from the origin: cell (ix, iy) covers x in [ix, ix + 1), y in [iy, iy + 1).
@@ -227,9 +227,38 @@ def test_direction_loss_reaches_the_cells_it_pools(points):
     assert touched == ({(iy, 4) for iy in range(1, 8)} if points else {(4, 4)})
 
 
+def test_class_balance_gives_each_class_of_the_batch_the_share_its_power_says():
+    """Four cars across two samples and one bus: at p = 1 the bus's direction term weighs as much as all cars
+    together, at p = 0.5 as much as two of them; padding weighs nothing."""
+    labels = [torch.tensor([0, 0, 0, 1]), torch.tensor([0])]
+    torch.testing.assert_close(class_balance_weights(labels, 5, 2, 1.0),
+                               torch.tensor([[0.25, 0.25, 0.25, 1.0, 0.0], [0.25, 0.0, 0.0, 0.0, 0.0]]))
+    torch.testing.assert_close(class_balance_weights(labels, 4, 2, 0.5),
+                               torch.tensor([[0.5, 0.5, 0.5, 1.0], [0.5, 0.0, 0.0, 0.0]]))
+
+
+def test_class_balanced_direction_loss_pulls_harder_on_the_rare_class():
+    """Three cars and a bus, every direction logit 0: balanced at p = 1, the bus's cell gets three times a car's
+    gradient (each class half the loss); unbalanced, the same gradient as each car."""
+    boxes = torch.tensor([[1.5 + 2 * i, 1.5, 0.0, 1.0, 1.0, 1.5, 0.0, 0.0, 0.0] for i in range(4)])
+    labels = [torch.tensor([0, 0, 0, 1])]
+    grads = []
+    for power in (0.0, 1.0):
+        targets = build_targets([boxes], labels, GRID, 2, 0.1, 1, 1.0, direction_classifier=True,
+                                direction_class_balance=power)
+        logits = torch.zeros(1, 1, *GRID.shape, requires_grad=True)
+        direction_loss(logits, targets).backward()
+        grads.append(logits.grad.view(-1)[targets.cell[0]].abs())
+    torch.testing.assert_close(grads[0], torch.full((4,), grads[0][0].item()))
+    torch.testing.assert_close(grads[1][3], 3 * grads[1][0])
+
+
 @pytest.mark.parametrize("head_changes, message", [
     ({"direction_points": 1}, "direction_points: 0 .the centre cell. or at least 2, got 1"),
     ({"direction_points": 5, "direction_classifier": False}, "direction_points: pools the direction classifier"),
+    ({"direction_class_balance": 1.5}, "direction_class_balance: 0 .plain mean. to 1 .every class alike., got 1.5"),
+    ({"direction_class_balance": 0.5, "direction_points": 0, "direction_classifier": False},
+     "direction_class_balance: weighs the direction classifier's loss"),
 ])
 def test_direction_points_need_two_points_and_a_direction_classifier(head_changes, message):
     head = load_config(ROOT / "configs" / "demo-pooled.yaml").head

@@ -92,6 +92,7 @@ class HeadConfig:
     direction_classifier: bool = False  # regress the heading axis (sin 2θ, cos 2θ), classify its sign (SECOND)
     direction_weight: float = 0.2   # weight of the direction classifier's cross-entropy
     direction_points: int = 0       # ≥ 2: direction logit averaged at this many points along the box (0: centre cell)
+    direction_class_balance: float = 0.0  # p: an object's direction loss weighs n^-p, n its class's count in the batch
     heading_from_velocity: float = 0.0  # m/s: a box predicted faster than this faces where it moves (0: off)
     velocity_beta: float = 0.0      # velocity errors below this (velocity units) cost quadratically (smooth L1); 0: L1
 
@@ -100,6 +101,11 @@ class HeadConfig:
             raise ValueError(f"direction_points: 0 (the centre cell) or at least 2, got {self.direction_points}")
         if self.direction_points and not self.direction_classifier:
             raise ValueError("direction_points: pools the direction classifier's logit; set direction_classifier")
+        if not 0 <= self.direction_class_balance <= 1:
+            raise ValueError(f"direction_class_balance: 0 (plain mean) to 1 (every class alike), got "
+                             f"{self.direction_class_balance}")
+        if self.direction_class_balance and not self.direction_classifier:
+            raise ValueError("direction_class_balance: weighs the direction classifier's loss; set direction_classifier")
 
 
 @dataclass(frozen=True)

@@ -98,7 +98,7 @@ class FusionDetector(nn.Module):
         head = self.config.head
         targets = build_targets(boxes, labels, self.config.bev, len(self.config.classes), head.gaussian_overlap,
                                 head.min_radius, head.velocity_unit, head.direction_classifier,
-                                head.direction_points)
+                                head.direction_points, head.direction_class_balance)
         losses = detection_loss(output, targets, self.code_weights, head.heatmap_weight, head.regression_weight,
                                 head.direction_weight, head.velocity_beta)
         weight = self.config.camera.depth_loss_weight

@@ -44,13 +44,16 @@ def regression_l1_loss(regression: torch.Tensor, targets: HeadTargets, code_weig
 
 def direction_loss(direction: torch.Tensor, targets: HeadTargets) -> torch.Tensor:
     """Binary cross-entropy of the direction logits (B, 1, ny, nx) at the target cells, or pooled along each box
-    where the targets carry ``direction_grid``, over the objects whose heading is known."""
+    where the targets carry ``direction_grid``, over the objects whose heading is known, each weighted by
+    ``direction_weight`` where the targets carry it."""
     batch = direction.shape[0]
     if targets.direction_grid is not None:
         predicted = pooled_direction(direction, targets.direction_grid)
     else:
         predicted = torch.gather(direction.float().reshape(batch, -1), 1, targets.cell)
     weight = targets.weight[..., 6]
+    if targets.direction_weight is not None:
+        weight = weight * targets.direction_weight
     loss = F.binary_cross_entropy_with_logits(predicted, targets.direction, reduction="none") * weight
     return loss.sum() / weight.sum().clamp_min(1)
 

@@ -19,6 +19,7 @@ class HeadTargets:
     weight: torch.Tensor      # (B, M, 10) 0 for padding and for unknown (NaN) velocities
     direction: torch.Tensor | None = None  # (B, M) 1 where the heading points against its axis (cos θ < 0)
     direction_grid: torch.Tensor | None = None  # (B, M, P, 2) where the direction logit is pooled (heads.direction)
+    direction_weight: torch.Tensor | None = None  # (B, M) each object's share of the direction loss (class balance)
 
 
 def gaussian_radius(length_cells: float, width_cells: float, min_overlap: float) -> float:
@@ -61,10 +62,12 @@ def encode_boxes(boxes: torch.Tensor, grid: BEVGrid, velocity_unit: float,
 
 def build_targets(boxes: list[torch.Tensor], labels: list[torch.Tensor], grid: BEVGrid, num_classes: int,
                   min_overlap: float, min_radius: int, velocity_unit: float,
-                  direction_classifier: bool = False, direction_points: int = 0) -> HeadTargets:
+                  direction_classifier: bool = False, direction_points: int = 0,
+                  direction_class_balance: float = 0.0) -> HeadTargets:
     """Targets for a batch: boxes[b] (M_b, 9) in the (augmented) ego frame, labels[b] (M_b,) class indices; with
     ``direction_classifier`` the heading is encoded as its axis plus a direction target, read at the centre cell or,
-    with ``direction_points`` ≥ 2, pooled along the box's length axis."""
+    with ``direction_points`` ≥ 2, pooled along the box's length axis. With ``direction_class_balance`` p > 0 each
+    object's direction term is weighted by n^-p, n the number of objects of its class in the batch."""
     ny, nx = grid.shape
     device = boxes[0].device if boxes else torch.device("cpu")
     batch, most = len(boxes), max([1, *(len(b) for b in boxes)])
@@ -92,4 +95,18 @@ def build_targets(boxes: list[torch.Tensor], labels: list[torch.Tensor], grid: B
             known = torch.isfinite(encoded[m])
             regression[b, m] = torch.where(known, encoded[m], torch.zeros_like(encoded[m]))
             weight[b, m] = known.float()
-    return HeadTargets(heatmap, cell, regression, weight, direction, direction_grid)
+    direction_weight = None
+    if direction is not None and direction_class_balance > 0:
+        direction_weight = class_balance_weights(labels, most, num_classes, direction_class_balance).to(device)
+    return HeadTargets(heatmap, cell, regression, weight, direction, direction_grid, direction_weight)
+
+
+def class_balance_weights(labels: list[torch.Tensor], most: int, num_classes: int, power: float) -> torch.Tensor:
+    """(B, most) weight n_c^-power of each object, n_c the batch's count of its class; 0 for padding. Why: a rare
+    class's few objects (a bus among forty cars) otherwise hardly move a loss averaged over objects."""
+    counts = torch.bincount(torch.cat([*labels, torch.zeros(0, dtype=torch.long)]).cpu().long(),
+                            minlength=num_classes).float()
+    weights = torch.zeros(len(labels), most)
+    for b, sample_labels in enumerate(labels):
+        weights[b, :len(sample_labels)] = counts[sample_labels.cpu().long()].pow(-power)
+    return weights
