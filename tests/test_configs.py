@@ -31,6 +31,7 @@ RECIPE_STAGES = {  # config: (tensors whose inputs grow, module prefixes of the 
     "demo-pooled.yaml": ([], (), set()),
     "demo-buses.yaml": ([], (), set()),
     "demo-keyframes.yaml": ([], (), set()),
+    "demo-balanced.yaml": ([], (), set()),
 }
 
 
