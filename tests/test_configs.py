@@ -32,6 +32,7 @@ RECIPE_STAGES = {  # config: (tensors whose inputs grow, module prefixes of the 
     "demo-buses.yaml": ([], (), set()),
     "demo-keyframes.yaml": ([], (), set()),
     "demo-balanced.yaml": ([], (), set()),
+    "demo-camera-v6.yaml": ([], (), set()),
 }
 
 
