@@ -33,6 +33,7 @@ RECIPE_STAGES = {  # config: (tensors whose inputs grow, module prefixes of the 
     "demo-keyframes.yaml": ([], (), set()),
     "demo-balanced.yaml": ([], (), set()),
     "demo-camera-v6.yaml": ([], (), set()),
+    "demo-lidar.yaml": ([], (), {"camera", "camera_to_bev"}),
 }
 
 
