@@ -1,5 +1,4 @@
 """The fusion detector on the CPU: stage shapes, lifting geometry, head round trip, overfitting, sensor dropout."""
-import math
 from dataclasses import replace
 
 import numpy as np
@@ -9,7 +8,6 @@ import torch
 from calib.se3 import make_transform
 from perception.data.classes import CLASS_INDEX, DETECTION_CLASSES
 from perception.data.nuscenes import NuScenesDataset
-from perception.inference.detector import shows_motion
 from perception.inference.preprocess import collate, frame_to_sample
 from perception.models.camera.lift import depth_bin_centres, frustum_grid, frustum_to_ego
 from perception.models.config import load_config
@@ -17,7 +15,6 @@ from perception.models.detector import FusionDetector
 from perception.models.heads.centerpoint import HeadOutput
 from perception.models.heads.decode import decode
 from perception.models.heads.targets import build_targets
-from perception.models.inputs import DetectorInput
 from perception.ops.bev_pool import compute_bev_pool_geometry
 from perception.train.augment import augment_boxes, collate_training, training_sample
 from tests.model_configs import DEMO, tiny_config, tiny_train_config
@@ -253,34 +250,3 @@ def test_sweep_occupancy_needs_the_pillar_encoder():
     assert lidar.sweep_occupancy
     with pytest.raises(ValueError, match="sweep_occupancy: the sparse encoder has no occupancy channels"):
         replace(lidar, encoder="sparse")
-
-
-def test_a_frame_without_past_sweeps_takes_no_heading_from_its_speed():
-    """Speeds regressed from one sweep are noise: a box moving against its heading turns to face its motion only
-    when the input holds past sweeps."""
-    config = tiny_config()
-    config = replace(config, head=replace(config.head, heading_from_velocity=1.0))
-    model = FusionDetector(config).eval()
-    ny, nx = config.bev.shape
-    heatmap = torch.full((1, len(config.classes), ny, nx), -10.0)
-    heatmap[0, 0, ny // 2, nx // 2] = 5.0
-    regression = torch.zeros(1, 10, ny, nx)
-    regression[:, 7] = 1.0                                      # heading axis along x (cos 2θ = 1)
-    regression[:, 8] = -3.0 / config.head.velocity_unit         # 3 m/s towards -x
-    output = HeadOutput(heatmap, regression, torch.full((1, 1, ny, nx), -5.0))  # direction: heading +x
-    [moving] = model.decode(output)
-    [one_sweep] = model.decode(output, motion_seen=False)
-    assert abs(math.remainder(float(moving.boxes[0, 6]) - math.pi, 2 * math.pi)) < 1e-5
-    assert abs(float(one_sweep.boxes[0, 6])) < 1e-5
-    torch.testing.assert_close(one_sweep.boxes[:, 7:9], moving.boxes[:, 7:9])
-
-
-def test_only_points_with_a_past_sweep_show_motion():
-    def batch(dts):
-        points = torch.zeros(len(dts), 5)
-        points[:, 4] = torch.tensor(dts, dtype=torch.float32)
-        return DetectorInput(1, points, torch.zeros(len(dts), dtype=torch.long), torch.eye(4)[None])
-
-    assert shows_motion(batch([0.0, 0.05, 0.1]))
-    assert not shows_motion(batch([0.0, 0.0]))
-    assert not shows_motion(batch([]))

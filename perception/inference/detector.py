@@ -57,12 +57,6 @@ def plausible_boxes(boxes: np.ndarray, scores: np.ndarray, grid: BEVGrid) -> np.
     return np.isfinite(boxes).all(axis=1) & np.isfinite(scores) & inside & sizes
 
 
-def shows_motion(batch: DetectorInput) -> bool:
-    """Whether the batch's points hold a past sweep (a ``dt`` above 0): one sweep shows where things are, not how
-    they move."""
-    return bool(len(batch.points)) and bool((batch.points[:, 4] > 0).any())
-
-
 class Detector:
     """A model in eval mode on ``device`` with its config; ``detect`` runs it on one frame."""
 
@@ -107,7 +101,7 @@ class Detector:
         if self.device.type == "cuda":  # CUDA runs asynchronously: wait, so the time is the model's
             torch.cuda.synchronize(self.device)
         model_end = time.perf_counter()
-        decoded = self.model.decode(output, motion_seen=shows_motion(batch))[0]
+        decoded = self.model.decode(output)[0]
         boxes, scores = decoded.boxes.double().cpu().numpy(), decoded.scores.float().cpu().numpy()
         labels = self.to_dataset_label[decoded.labels.cpu()].numpy()
         keep = plausible_boxes(boxes, scores, self.config.bev)

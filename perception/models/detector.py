@@ -113,11 +113,8 @@ class FusionDetector(nn.Module):
     def predict(self, batch: DetectorInput) -> list[Detections]:
         return self.decode(self(batch))
 
-    def decode(self, output: HeadOutput, motion_seen: bool = True) -> list[Detections]:
-        """Boxes of the head's maps: peaks above the score threshold, top-k, circle NMS (see ``heads.decode``).
-        ``motion_seen`` False (an input without past sweeps) leaves headings to the direction classifier: speeds
-        regressed from one sweep are noise, so ``head.heading_from_velocity`` would turn boxes at random."""
+    def decode(self, output: HeadOutput) -> list[Detections]:
+        """Boxes of the head's maps: peaks above the score threshold, top-k, circle NMS (see ``heads.decode``)."""
         head = self.config.head
-        heading_from_velocity = head.heading_from_velocity if motion_seen else 0.0
         return decode(output, self.config.bev, head.velocity_unit, head.score_threshold, head.pre_nms_top_k,
-                      head.max_detections, self.nms_radius, heading_from_velocity, head.direction_points)
+                      head.max_detections, self.nms_radius, head.heading_from_velocity, head.direction_points)
