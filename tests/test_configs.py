@@ -34,6 +34,7 @@ RECIPE_STAGES = {  # config: (tensors whose inputs grow, module prefixes of the 
     "demo-balanced.yaml": ([], (), set()),
     "demo-camera-v6.yaml": ([], (), set()),
     "demo-lidar.yaml": ([], (), {"camera", "camera_to_bev"}),
+    "demo-branches.yaml": ([], ("camera.", "camera_to_bev."), set()),
 }
 
 
