@@ -68,6 +68,8 @@ def test_eval_checkpoint_per_modality(synth_root, tmp_path):
         metrics = json.loads((out / modality / "metrics.json").read_text())
         assert metrics["num_samples"] == 3 and "inference (cpu)" in metrics["runtime_s"]
         assert json.loads((out / modality / "results.json").read_text())["meta"]["use_lidar"] == (modality != "camera")
+        assert metrics["detector"]["modality"] == modality
+        assert (metrics["detector"]["lidar_past_sweeps"] is None) == (modality == "camera")
     table = (out / "modalities.md").read_text()
     assert all(name in table for name in ("fused", "lidar", "camera"))
 
@@ -80,6 +82,10 @@ def test_eval_reads_fewer_past_sweeps_on_request_and_refuses_more_than_the_detec
     assert main([*args, "--out", str(tmp_path / "keyframe"), "--sweeps", "0"]) == 0
     results = [json.loads((tmp_path / run / "results.json").read_text())["results"] for run in ("all", "keyframe")]
     assert results[0].keys() == results[1].keys() and results[0] != results[1]  # fewer points, other boxes
+    for run, sweeps in (("all", 2), ("keyframe", 0)):  # each report says what the detector read
+        recorded = json.loads((tmp_path / run / "metrics.json").read_text())["detector"]
+        assert recorded == {"checkpoint": str(weights), "modality": "lidar", "lidar_past_sweeps": sweeps}
+        assert f"up to {sweeps} past sweeps" in (tmp_path / run / "summary.md").read_text()
     assert main([*args, "--out", str(tmp_path / "more"), "--sweeps", "3"]) == 2
     assert "tiny.json: --sweeps 3: this detector reads 0 to 2 past sweeps" in capsys.readouterr().err
     assert not (tmp_path / "more").exists()

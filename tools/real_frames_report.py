@@ -42,11 +42,11 @@ def on_ego_vehicle(detections) -> int:
     return int(((x > x0) & (x < x1) & (y > y0) & (y < y1)).sum())
 
 
-def nuscenes_report(detector, out: Path) -> dict:
+def nuscenes_report(detector, weights: str, out: Path) -> dict:
     root = build_real_nuscenes(Path(tempfile.mkdtemp()))
     dataset = perception.open_dataset(root, num_sweeps=detector.config.lidar.num_sweeps)
     runs = score_detector(detector, dataset, None, dataset.all_sample_tokens(), modalities_of(detector.config), out,
-                          progress=False)
+                          progress=False, checkpoint=weights)
     frame = dataset[0]
     report = {}
     for modality, metrics in runs.items():
@@ -82,7 +82,8 @@ def main() -> None:
     if args.keep_ego_returns:
         config = detector.config
         detector = load_detector(args.weights, "cpu", replace(config, lidar=replace(config.lidar, ego_box=())))
-    report = {"weights": str(args.weights), "nuscenes_scene_0061": nuscenes_report(detector, args.out)}
+    weights = str(args.weights)
+    report = {"weights": weights, "nuscenes_scene_0061": nuscenes_report(detector, weights, args.out)}
     if detector.config.lidar.enabled:
         report["kitti_000000_000003"] = kitti_report(detector)
     print(json.dumps(report, indent=1))

@@ -70,7 +70,7 @@ def run_detector_eval(args: argparse.Namespace) -> dict:
         raise DataError(f"--modality {args.modality}: this detector has no {args.modality} branch "
                         f"(it has {', '.join(available)})", args.checkpoint)
     modalities = available if args.modalities else (args.modality,)
-    runs = score_detector(detector, dataset, args.split, tokens, modalities, args.out)
+    runs = score_detector(detector, dataset, args.split, tokens, modalities, args.out, checkpoint=str(args.checkpoint))
     for modality, metrics in runs.items():
         print_headline(f"{metrics['split']} ({modality})", metrics, args.out / modality if len(runs) > 1 else args.out)
     if len(runs) > 1:

@@ -51,11 +51,13 @@ class PhaseTimer:
 
 
 def evaluate(dataroot: str | Path, version: str | None, split: str | None, results_path: str | Path,
-             out_dir: str | Path, plots: bool = True, earlier_phases: dict[str, float] | None = None) -> dict:
+             out_dir: str | Path, plots: bool = True, earlier_phases: dict[str, float] | None = None,
+             detector_run: dict | None = None) -> dict:
     """Evaluate a results file on a split (None: on the keyframes it covers; version None: the dataroot's one
     version); write ``metrics.json``, ``summary.md`` and (if ``plots``) PNG plots
     under ``out_dir/plots``; return the metrics as written to ``metrics.json`` (see ``report.metrics_summary``).
-    ``earlier_phases`` (e.g. the inference that made the results) are reported first among the runtimes.
+    ``earlier_phases`` (e.g. the inference that made the results) are reported first among the runtimes;
+    ``detector_run`` (the weights, modality and past sweeps that made them) is recorded as ``detector``.
     """
     out_dir = Path(out_dir)
     timer = PhaseTimer()
@@ -77,7 +79,7 @@ def evaluate(dataroot: str | Path, version: str | None, split: str | None, resul
         with timer("plots"):
             write_plots(metrics, metric_data, out_dir / "plots")
     summary = {"dataroot": str(dataroot), "version": dataset.version, "split": split or RESULTS_SAMPLES,
-               "results_file": str(results_path),
+               "results_file": str(results_path), **({"detector": detector_run} if detector_run else {}),
                "meta": document["meta"], "config": EVAL_CONFIG, "num_samples": len(sample_tokens),
                "num_gt_boxes": len(devkit.gt_boxes.all), "num_pred_boxes": len(devkit.pred_boxes.all),
                "class_num_gt": count_by_class(devkit.gt_boxes, devkit.cfg.class_names),

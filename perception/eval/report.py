@@ -68,6 +68,15 @@ def write_plots(metrics: DetectionMetrics, metric_data: DetectionMetricDataList,
 
 
 # --- Markdown ------------------------------------------------------------------------------------------------------
+def _detector_lines(run: dict | None) -> list[str]:
+    """The sentence naming the detector run that made the results, when ``perception eval`` ran one."""
+    if not run:
+        return []
+    sweeps = run["lidar_past_sweeps"]
+    lidar = "no lidar" if sweeps is None else f"lidar: the keyframe sweep and up to {sweeps} past sweeps"
+    return [f"Detector `{run['checkpoint']}`, {run['modality']} ({lidar}).", ""]
+
+
 def summary_markdown(summary: dict) -> str:
     """The whole report of one evaluation as Markdown."""
     classes = list(summary["class_ap"])
@@ -79,6 +88,7 @@ def summary_markdown(summary: dict) -> str:
         f"Results `{summary['results_file']}` (camera: {_yes(meta['use_camera'])}, lidar: {_yes(meta['use_lidar'])}); "
         f"{summary['num_samples']} samples; {summary['num_gt_boxes']} GT boxes and {summary['num_pred_boxes']} "
         f"predictions after the devkit's range, lidar-point and bike-rack filters; config `{summary['config']}`.", "",
+        *_detector_lines(summary.get("detector")),
         *_table([_header(name) for name in HEADLINE], [[_number(summary[name]) for name in HEADLINE]]), "",
         "## AP per class and match distance", "",
         *_table(["Class", "GT boxes", *(f"AP@{t} m" for t in thresholds), "AP (mean)"],

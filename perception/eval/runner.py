@@ -31,9 +31,10 @@ def detect_keyframes(detector: Detector, dataset: NuScenesDataset, sample_tokens
 
 
 def score_detector(detector: Detector, dataset: NuScenesDataset, split: str | None, sample_tokens: list[str],
-                   modalities: tuple[str, ...], out: Path, progress: bool = True) -> dict[str, dict]:
+                   modalities: tuple[str, ...], out: Path, checkpoint: str, progress: bool = True) -> dict[str, dict]:
     """Metrics per modality (``fused``, ``lidar``, ``camera``), each in ``out/<modality>`` when there are several,
-    plus ``out/modalities.md`` comparing them."""
+    plus ``out/modalities.md`` comparing them; each run's metrics name ``checkpoint``, the modality and the past
+    sweeps the detector read (the dataset's, at most its ``lidar.num_sweeps``)."""
     runs = {}
     for modality in modalities:
         folder = out / modality if len(modalities) > 1 else out
@@ -42,8 +43,10 @@ def score_detector(detector: Detector, dataset: NuScenesDataset, split: str | No
         inference_s = time.perf_counter() - start
         used = sensors_used(detector.config, MODALITIES[modality])
         write_results(folder / "results.json", results, use_camera="camera" in used, use_lidar="lidar" in used)
+        sweeps = min(dataset.num_sweeps, detector.config.lidar.num_sweeps) if "lidar" in used else None
+        run = {"checkpoint": checkpoint, "modality": modality, "lidar_past_sweeps": sweeps}
         runs[modality] = evaluate(dataset.dataroot, dataset.version, split, folder / "results.json", folder,
-                                  earlier_phases={f"inference ({detector.device})": inference_s})
+                                  earlier_phases={f"inference ({detector.device})": inference_s}, detector_run=run)
     if len(modalities) > 1:
         atomic_write_bytes(out / "modalities.md", modality_table(runs).encode())
     return runs
