@@ -103,6 +103,8 @@ def test_eval_of_a_camera_only_checkpoint_scores_its_one_modality_and_refuses_li
     assert not (out / "modalities.md").exists()
     assert main([*args, "--out", str(tmp_path / "fused")]) == 0  # the default, fused, is its camera run too
     assert json.loads((tmp_path / "fused" / "results.json").read_text())["meta"]["use_lidar"] is False
+    assert json.loads((tmp_path / "fused" / "metrics.json").read_text())["detector"]["modality"] == "camera"
+    assert "synth_val (camera): mAP" in capsys.readouterr().out
     assert main([*args, "--out", str(tmp_path / "lidar"), "--modality", "lidar"]) == 2
     assert "tiny.json: --modality lidar: this detector has no lidar branch (it has camera)" in capsys.readouterr().err
     assert not (tmp_path / "lidar").exists()

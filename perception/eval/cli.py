@@ -69,7 +69,9 @@ def run_detector_eval(args: argparse.Namespace) -> dict:
     if args.modality not in ("fused", *available):
         raise DataError(f"--modality {args.modality}: this detector has no {args.modality} branch "
                         f"(it has {', '.join(available)})", args.checkpoint)
-    modalities = available if args.modalities else (args.modality,)
+    # A single-branch model's fused run is its one branch's run: name it so.
+    modalities = available if args.modalities or (args.modality == "fused" and len(available) == 1) \
+        else (args.modality,)
     runs = score_detector(detector, dataset, args.split, tokens, modalities, args.out, checkpoint=str(args.checkpoint))
     for modality, metrics in runs.items():
         print_headline(f"{metrics['split']} ({modality})", metrics, args.out / modality if len(runs) > 1 else args.out)
