@@ -70,8 +70,7 @@ def run_detector_eval(args: argparse.Namespace) -> dict:
         raise DataError(f"--modality {args.modality}: this detector has no {args.modality} branch "
                         f"(it has {', '.join(available)})", args.checkpoint)
     # A single-branch model's fused run is its one branch's run: name it so.
-    modalities = available if args.modalities or (args.modality == "fused" and len(available) == 1) \
-        else (args.modality,)
+    modalities = available if args.modalities or len(available) == 1 else (args.modality,)
     runs = score_detector(detector, dataset, args.split, tokens, modalities, args.out, checkpoint=str(args.checkpoint))
     for modality, metrics in runs.items():
         print_headline(f"{metrics['split']} ({modality})", metrics, args.out / modality if len(runs) > 1 else args.out)
